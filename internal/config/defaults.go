@@ -1,0 +1,101 @@
+package config
+
+import "time"
+
+// Defaults, all in one place. MM2's equivalents are noted where ours differ
+// on purpose.
+const (
+	DefaultNaming             = NamingPrefixed
+	DefaultSeparator          = "."
+	DefaultStart              = StartEarliest
+	DefaultDelivery           = DeliveryExactlyOnce
+	DefaultRefreshInterval    = 10 * time.Second // MM2: 600 s, MSK Replicator: ~30 s
+	DefaultCheckpointInterval = 1 * time.Second  // MM2: 60 s
+	DefaultHeartbeatInterval  = 1 * time.Second  // MM2: 1 s
+	DefaultSlots              = 16
+	DefaultMaxBatchBytes      = 4 << 20
+	DefaultCommitInterval     = 100 * time.Millisecond
+	DefaultDialTimeout        = 10 * time.Second
+	DefaultHTTPListen         = "127.0.0.1:9464"
+)
+
+// DefaultGroupsExclude mirrors MM2's groups.exclude, plus godwit's own
+// groups.
+var DefaultGroupsExclude = []string{`console-consumer-.*`, `connect-.*`, `__.*`, `godwit\..*`}
+
+func (c *Config) applyDefaults() {
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = DefaultHTTPListen
+	}
+	for _, cl := range c.Clusters {
+		if cl == nil {
+			continue
+		}
+		if cl.DialTimeout == 0 {
+			cl.DialTimeout = Duration(DefaultDialTimeout)
+		}
+	}
+	for _, f := range c.Flows {
+		if f == nil {
+			continue
+		}
+		f.applyDefaults()
+	}
+}
+
+func (f *Flow) applyDefaults() {
+	if f.Topics == nil {
+		f.Topics = []string{".*"}
+	}
+	if f.Groups == nil {
+		f.Groups = []string{".*"}
+	}
+	if f.GroupsExclude == nil {
+		f.GroupsExclude = append([]string(nil), DefaultGroupsExclude...)
+	}
+	if f.TopicsExclude == nil {
+		f.TopicsExclude = []string{}
+	}
+	if f.ConfigsExclude == nil {
+		f.ConfigsExclude = []string{}
+	}
+	if f.Naming == "" {
+		f.Naming = DefaultNaming
+	}
+	if f.Separator == "" {
+		f.Separator = DefaultSeparator
+	}
+	if f.Start == "" {
+		f.Start = DefaultStart
+	}
+	if f.Delivery == "" {
+		f.Delivery = DefaultDelivery
+	}
+	if f.RefreshInterval == 0 {
+		f.RefreshInterval = Duration(DefaultRefreshInterval)
+	}
+	if f.CheckpointInterval == 0 {
+		f.CheckpointInterval = Duration(DefaultCheckpointInterval)
+	}
+	if f.HeartbeatInterval == 0 {
+		f.HeartbeatInterval = Duration(DefaultHeartbeatInterval)
+	}
+	if f.Slots == 0 {
+		f.Slots = DefaultSlots
+	}
+	if f.MaxBatchBytes == 0 {
+		f.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if f.CommitInterval == 0 {
+		f.CommitInterval = Duration(DefaultCommitInterval)
+	}
+	t, fl := true, false
+	for _, p := range []**bool{&f.Enabled, &f.Heartbeats, &f.CreateTopics, &f.SyncTopicConfigs, &f.SyncACLs, &f.SyncGroupOffsets} {
+		if *p == nil {
+			*p = &t
+		}
+	}
+	if f.SyncACLsWrite == nil {
+		f.SyncACLsWrite = &fl
+	}
+}

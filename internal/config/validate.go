@@ -1,0 +1,127 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+func (c *Config) validate(loc *locator) error {
+	if len(c.Clusters) == 0 {
+		return loc.errorf("clusters", "no clusters defined; add at least two, e.g. clusters: {primary: {bootstrap_servers: [\"127.0.0.1:19092\"]}, ...}")
+	}
+	for _, alias := range sortedKeys(c.Clusters) {
+		cl := c.Clusters[alias]
+		p := "clusters." + alias
+		if strings.Contains(alias, "->") || strings.ContainsAny(alias, " \t") || alias == "" {
+			return loc.errorf(p, "cluster alias %q may not contain spaces or \"->\"", alias)
+		}
+		if cl == nil || len(cl.BootstrapServers) == 0 {
+			return loc.errorf(p, "bootstrap_servers is empty; list at least one host:port")
+		}
+		for i, s := range cl.BootstrapServers {
+			if !strings.Contains(s, ":") {
+				return loc.errorf(fmt.Sprintf("%s.bootstrap_servers[%d]", p, i), "%q is not host:port", s)
+			}
+		}
+	}
+	for _, name := range sortedKeys(c.Flows) {
+		f := c.Flows[name]
+		p := "flows." + name
+		if f == nil {
+			return loc.errorf(p, "flow is empty; give it at least topics: [\".*\"]")
+		}
+		src, dst, err := ParseFlowName(name)
+		if err != nil {
+			return loc.errorf(p, "%v", err)
+		}
+		if src == dst {
+			return loc.errorf(p, "flow replicates cluster %q into itself; source and target must differ", src)
+		}
+		for _, alias := range []string{src, dst} {
+			if _, ok := c.Clusters[alias]; !ok {
+				return loc.errorf(p, "cluster %q is not defined under clusters: (defined: %s)", alias, strings.Join(sortedKeys(c.Clusters), ", "))
+			}
+		}
+		f.Name, f.Source, f.Target = name, src, dst
+		if err := f.compile(loc, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *Flow) compile(loc *locator, p string) error {
+	var err error
+	if f.topics, err = compileAll(loc, p+".topics", f.Topics); err != nil {
+		return err
+	}
+	if f.topicsExclude, err = compileAll(loc, p+".topics_exclude", f.TopicsExclude); err != nil {
+		return err
+	}
+	if f.groups, err = compileAll(loc, p+".groups", f.Groups); err != nil {
+		return err
+	}
+	if f.groupsExclude, err = compileAll(loc, p+".groups_exclude", f.GroupsExclude); err != nil {
+		return err
+	}
+	if _, err = compileAll(loc, p+".configs_exclude", f.ConfigsExclude); err != nil {
+		return err
+	}
+	switch f.Naming {
+	case NamingPrefixed, NamingIdentical:
+	default:
+		return loc.errorf(p+".naming", "%q is not a naming mode; use prefixed or identical", f.Naming)
+	}
+	if f.Naming == NamingPrefixed && (f.Separator == "" || strings.ContainsAny(f.Separator, " /")) {
+		return loc.errorf(p+".separator", "separator %q is not usable in topic names; use \".\" or \"_\"", f.Separator)
+	}
+	switch f.Delivery {
+	case DeliveryExactlyOnce, DeliveryAtLeastOnce:
+	default:
+		return loc.errorf(p+".delivery", "%q is not a delivery mode; use exactly-once or at-least-once", f.Delivery)
+	}
+	switch f.Start {
+	case StartEarliest, StartLatest:
+	default:
+		t, err := time.Parse(time.RFC3339, f.Start)
+		if err != nil {
+			return loc.errorf(p+".start", "%q is not a start position; use earliest, latest or an RFC3339 timestamp such as 2026-01-02T15:04:05Z", f.Start)
+		}
+		f.startTime = t
+	}
+	if f.Slots < 1 || f.Slots > 1024 {
+		return loc.errorf(p+".slots", "slots must be between 1 and 1024, got %d", f.Slots)
+	}
+	if f.ReplicationFactor < 0 {
+		return loc.errorf(p+".replication_factor", "replication_factor must be positive (or omitted for the target's default), got %d", f.ReplicationFactor)
+	}
+	if f.MaxBatchBytes < 1024 {
+		return loc.errorf(p+".max_batch_bytes", "max_batch_bytes must be at least 1024, got %d", f.MaxBatchBytes)
+	}
+	return nil
+}
+
+func compileAll(loc *locator, p string, exprs []string) ([]*regexp.Regexp, error) {
+	out := make([]*regexp.Regexp, 0, len(exprs))
+	for i, e := range exprs {
+		// Full match, as MM2 and MSK Replicator treat their lists.
+		re, err := regexp.Compile(`^(?:` + e + `)$`)
+		if err != nil {
+			return nil, loc.errorf(fmt.Sprintf("%s[%d]", p, i), "invalid regex %q: %v", e, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		}
+		out = append(out, re)
+	}
+	return out, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
