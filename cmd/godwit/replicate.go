@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/godwit/godwit/internal/metrics"
+	"github.com/godwit/godwit/internal/replicate"
+)
+
+func init() { commands = append(commands, newReplicateCmd, newStatusCmd) }
+
+func newReplicateCmd(g *globals) *cobra.Command {
+	var flows []string
+	cmd := &cobra.Command{
+		Use:   "replicate",
+		Short: "Replicate the configured flows until interrupted (SIGINT/SIGTERM)",
+		Long: `Runs every enabled flow (or the ones named with --flow) until SIGINT or SIGTERM.
+Several godwit processes with the same config share each flow's partitions
+through a consumer group on the target cluster.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			sel, err := cfg.SelectFlows(flows)
+			if err != nil {
+				return usageError{err}
+			}
+			log := g.logger()
+			reg := metrics.NewRegistry()
+			r, err := replicate.New(cfg, sel, log, replicate.NewMetrics(reg))
+			if err != nil {
+				return err
+			}
+			srv, err := metrics.Listen(cfg.HTTP.Listen, reg, r.Ready, log)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			err = r.Run(cmd.Context())
+			log.Info("replicator stopped")
+			return err
+		},
+	}
+	cmd.Flags().StringArrayVar(&flows, "flow", nil, "flow to run (A->B); repeatable; default all enabled flows")
+	return cmd
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var flows []string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show replication progress per partition, read from the target's stored progress",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			sel, err := cfg.SelectFlows(flows)
+			if err != nil {
+				return usageError{err}
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
+			defer cancel()
+			out := struct {
+				Flows []*replicate.FlowStatus `json:"flows"`
+			}{}
+			for _, f := range sel {
+				st, err := replicate.Status(ctx, cfg, f)
+				if err != nil {
+					return err
+				}
+				out.Flows = append(out.Flows, st)
+			}
+			if g.json() {
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			for _, f := range out.Flows {
+				fmt.Fprintf(tw, "flow %s\n", f.Flow)
+				if f.SourceError != "" {
+					fmt.Fprintf(tw, "  source unreachable, end offsets as last observed: %s\n", f.SourceError)
+				}
+				if len(f.Partitions) == 0 {
+					fmt.Fprintln(tw, "  no progress stored yet (has godwit replicate run for this flow?)")
+					continue
+				}
+				fmt.Fprintln(tw, "  SOURCE TOPIC\tTARGET TOPIC\tPARTITION\tSOURCE END\tREPLICATED\tLAG")
+				for _, p := range f.Partitions {
+					fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\n", p.SourceTopic, p.TargetTopic, p.Partition, p.SourceEndOffset, p.ReplicatedOffset, p.LagRecords)
+				}
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringArrayVar(&flows, "flow", nil, "flow to show (A->B); repeatable; default all enabled flows")
+	return cmd
+}

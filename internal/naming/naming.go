@@ -1,0 +1,155 @@
+// Package naming decides which source topics a flow replicates, what they
+// are called on the target, and how replicated records are marked with
+// their provenance so that active-active flows never copy a record back to
+// the cluster it came from.
+package naming
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/godwit/godwit/internal/config"
+)
+
+// Provenance header keys stamped on every replicated record. A record
+// that already carries them (it was replicated before, e.g. A->B->C) keeps
+// the original values: the origin is where the record was first produced.
+const (
+	HeaderOriginCluster   = "godwit-origin-cluster"
+	HeaderOriginTopic     = "godwit-origin-topic"
+	HeaderOriginPartition = "godwit-origin-partition"
+	HeaderOriginOffset    = "godwit-origin-offset"
+	HeaderPrefix          = "godwit-"
+)
+
+// HeartbeatTopic is written on each source cluster by every flow leaving
+// it and replicated like any other topic, so replication latency is
+// measurable while traffic is idle.
+const HeartbeatTopic = "godwit.heartbeats"
+
+// InternalPrefix starts the names of godwit's own topics and groups.
+const InternalPrefix = "godwit."
+
+// Policy maps names for one flow.
+type Policy struct {
+	flow *config.Flow
+}
+
+// For returns the naming policy of a flow.
+func For(f *config.Flow) Policy { return Policy{flow: f} }
+
+// TargetTopic is the name of sourceTopic on the target cluster.
+func (p Policy) TargetTopic(sourceTopic string) string {
+	if p.flow.Naming == config.NamingIdentical {
+		return sourceTopic
+	}
+	return p.flow.Source + p.flow.Separator + sourceTopic
+}
+
+// Reason explains why a topic is not replicated; empty means replicate.
+type Reason string
+
+// Reasons a topic is left out.
+const (
+	Selected       Reason = ""
+	ReasonFilter   Reason = "does not match topics / matches topics_exclude"
+	ReasonInternal Reason = "internal topic (starts with __ or ., ends with .internal, -internal or .replica)"
+	ReasonGodwit   Reason = "godwit's own topic"
+	ReasonCycle    Reason = "cycle: its prefix chain names the flow's target cluster"
+)
+
+// Select says whether the flow replicates sourceTopic and, if not, why.
+// The heartbeat topic is always replicated so latency stays measurable.
+func (p Policy) Select(sourceTopic string) Reason {
+	if sourceTopic == HeartbeatTopic {
+		return Selected
+	}
+	if IsInternal(sourceTopic) {
+		return ReasonInternal
+	}
+	if strings.HasPrefix(sourceTopic, InternalPrefix) {
+		return ReasonGodwit
+	}
+	if p.flow.Naming == config.NamingPrefixed && p.isCycle(sourceTopic) {
+		return ReasonCycle
+	}
+	if !p.flow.TopicSelected(sourceTopic) {
+		return ReasonFilter
+	}
+	return Selected
+}
+
+// IsInternal reports Kafka-internal and conventionally internal names,
+// which MirrorMaker 2 also never replicates.
+func IsInternal(topic string) bool {
+	return strings.HasPrefix(topic, "__") || strings.HasPrefix(topic, ".") ||
+		strings.HasSuffix(topic, ".internal") || strings.HasSuffix(topic, "-internal") ||
+		strings.HasSuffix(topic, ".replica")
+}
+
+// isCycle walks the prefix chain ("b.a.orders" → b, a) as MM2 does: if any
+// prefix is the flow's target, the topic came from the target and copying
+// it back would loop.
+func (p Policy) isCycle(topic string) bool {
+	sep := p.flow.Separator
+	parts := strings.Split(topic, sep)
+	for _, prefix := range parts[:len(parts)-1] {
+		if prefix == p.flow.Target {
+			return true
+		}
+	}
+	return false
+}
+
+// Origin is a record's provenance.
+type Origin struct {
+	Cluster   string
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// OriginOf reads the provenance headers of a record, if present.
+func OriginOf(headers []kgo.RecordHeader) (Origin, bool) {
+	var o Origin
+	var found int
+	for _, h := range headers {
+		switch h.Key {
+		case HeaderOriginCluster:
+			o.Cluster = string(h.Value)
+			found++
+		case HeaderOriginTopic:
+			o.Topic = string(h.Value)
+		case HeaderOriginPartition:
+			v, _ := strconv.ParseInt(string(h.Value), 10, 32)
+			o.Partition = int32(v)
+		case HeaderOriginOffset:
+			o.Offset, _ = strconv.ParseInt(string(h.Value), 10, 64)
+		}
+	}
+	return o, found > 0
+}
+
+// OriginHeaders returns the provenance headers for a record read from
+// the source at topic/partition/offset.
+func OriginHeaders(o Origin) []kgo.RecordHeader {
+	return []kgo.RecordHeader{
+		{Key: HeaderOriginCluster, Value: []byte(o.Cluster)},
+		{Key: HeaderOriginTopic, Value: []byte(o.Topic)},
+		{Key: HeaderOriginPartition, Value: strconv.AppendInt(nil, int64(o.Partition), 10)},
+		{Key: HeaderOriginOffset, Value: strconv.AppendInt(nil, o.Offset, 10)},
+	}
+}
+
+// Internal topic names for a flow on its target cluster.
+func ProgressTopic(f *config.Flow) string {
+	return InternalPrefix + f.Source + "-" + f.Target + ".progress.internal"
+}
+
+// MemberGroup is the consumer group on the target through which godwit
+// instances running the same flow share its slots.
+func MemberGroup(f *config.Flow) string {
+	return InternalPrefix + f.Source + "-" + f.Target + ".replicators"
+}

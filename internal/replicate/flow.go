@@ -1,0 +1,555 @@
+// Package replicate copies records from a flow's source cluster to its
+// target cluster: exactly once (transactions on the target that carry the
+// data and the progress reached), faithfully (key, value, headers,
+// timestamp, partition, order), and shared across godwit instances through
+// a consumer group on the target that assigns slots.
+package replicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/godwit/godwit/internal/cluster"
+	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/naming"
+)
+
+// Options are a flow runner's dependencies.
+type Options struct {
+	Flow    *config.Flow
+	Source  *cluster.Cluster
+	Target  *cluster.Cluster
+	Logger  *slog.Logger
+	Metrics *Metrics
+	// Now is the clock (tests may fix it).
+	Now func() time.Time
+	// InstanceID distinguishes instances in logs; defaults to host+pid.
+	InstanceID string
+}
+
+// Flow runs one flow in this process.
+type Flow struct {
+	opts   Options
+	cfg    *config.Flow
+	policy naming.Policy
+	log    *slog.Logger
+	m      *Metrics
+	now    func() time.Time
+
+	srcCl, dstCl   *kgo.Client
+	srcAdm, dstAdm *kadm.Client
+	progressTopic  string
+
+	mu        sync.Mutex
+	parts     map[TP]partInfo // selected source partitions ready on the target
+	partsVer  atomic.Int64
+	slots     map[int]*slotWorker
+	stopped   map[TP]error
+	ready     atomic.Bool // first discovery done and joined
+	lastErr   atomic.Value
+	startedAt time.Time
+	runCtx    context.Context
+}
+
+type partInfo struct {
+	target string
+}
+
+// NewFlow prepares a flow; Run starts it.
+func NewFlow(o Options) *Flow {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	log := o.Logger.With("component", "replicate", "flow", o.Flow.Name)
+	return &Flow{
+		opts:          o,
+		cfg:           o.Flow,
+		policy:        naming.For(o.Flow),
+		log:           log,
+		m:             o.Metrics,
+		now:           o.Now,
+		progressTopic: naming.ProgressTopic(o.Flow),
+		parts:         map[TP]partInfo{},
+		slots:         map[int]*slotWorker{},
+		stopped:       map[TP]error{},
+	}
+}
+
+// Name is the flow's name.
+func (f *Flow) Name() string { return f.cfg.Name }
+
+// Ready reports whether the flow runs every partition it owns: it has
+// discovered its topics, joined its group, and no owned partition is
+// stopped. The reason is empty when ready.
+func (f *Flow) Ready() (bool, string) {
+	if !f.ready.Load() {
+		if e, ok := f.lastErr.Load().(error); ok && e != nil {
+			return false, e.Error()
+		}
+		return false, "starting"
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for tp, err := range f.stopped {
+		return false, fmt.Sprintf("partition %s stopped: %v", tp, err)
+	}
+	return true, ""
+}
+
+func (f *Flow) setErr(err error) { f.lastErr.Store(err) }
+
+// Run replicates until ctx is cancelled. It retries connection problems
+// with backoff forever (reporting them through logs, metrics and Ready),
+// and returns only when ctx ends or on a configuration problem no retry
+// can fix.
+func (f *Flow) Run(ctx context.Context) error {
+	f.startedAt = f.now()
+	f.runCtx = ctx
+	var err error
+	if f.srcCl, err = f.opts.Source.Client(f.cfg.Name+"-source-admin", f.log); err != nil {
+		return err
+	}
+	defer f.srcCl.Close()
+	if f.dstCl, err = f.opts.Target.Client(f.cfg.Name+"-target-admin", f.log); err != nil {
+		return err
+	}
+	defer f.dstCl.Close()
+	f.srcAdm, f.dstAdm = kadm.NewClient(f.srcCl), kadm.NewClient(f.dstCl)
+
+	// Setup needs both clusters; retry until they answer.
+	for backoff := time.Second; ; backoff = min(backoff*2, 30*time.Second) {
+		err = f.setup(ctx)
+		if err == nil {
+			break
+		}
+		var fatal fatalError
+		if errors.As(err, &fatal) {
+			return err
+		}
+		f.setErr(err)
+		f.log.Error("flow setup failed; retrying", "err", err, "retry_in", backoff)
+		f.m.Errors.WithLabelValues(f.cfg.Name, "setup").Inc()
+		if sleepCtx(ctx, backoff) != nil {
+			return nil
+		}
+	}
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); f.discoverLoop(ctx) }()
+	go func() { defer wg.Done(); f.heartbeatLoop(ctx) }()
+	err = f.memberLoop(ctx)
+	wg.Wait()
+	return err
+}
+
+// fatalError is a problem retrying cannot fix (configuration).
+type fatalError struct{ error }
+
+func (e fatalError) Unwrap() error { return e.error }
+
+// setup makes sure the flow's internal topics exist and does the first
+// discovery pass, so slot workers know their partitions when they start.
+func (f *Flow) setup(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := f.ensureProgressTopic(ctx); err != nil {
+		return err
+	}
+	if f.cfg.HeartbeatsEnabled() {
+		if err := f.ensureHeartbeatTopic(ctx); err != nil {
+			f.log.Warn("heartbeat topic unavailable on source; heartbeats disabled", "topic", naming.HeartbeatTopic, "err", err)
+		}
+	}
+	return f.discover(ctx)
+}
+
+func (f *Flow) ensureProgressTopic(ctx context.Context) error {
+	t := f.progressTopic
+	details, err := f.dstAdm.ListTopics(ctx, t)
+	if err != nil {
+		return cluster.Explain(f.opts.Target, fmt.Errorf("flow %s: describe progress topic %q: %w", f.cfg.Name, t, err))
+	}
+	if d, ok := details[t]; ok && d.Err == nil {
+		if len(d.Partitions) != f.cfg.Slots {
+			return fatalError{fmt.Errorf("flow %s: progress topic %q on %s has %d partitions but slots is %d; slots cannot change once a flow has run: set slots: %d (or delete the topic to start the flow over)",
+				f.cfg.Name, t, f.opts.Target, len(d.Partitions), f.cfg.Slots, len(d.Partitions))}
+		}
+		return nil
+	}
+	resp, err := f.dstAdm.CreateTopic(ctx, int32(f.cfg.Slots), -1, map[string]*string{
+		"cleanup.policy":            kadm.StringPtr("compact"),
+		"segment.ms":                kadm.StringPtr("3600000"),
+		"min.cleanable.dirty.ratio": kadm.StringPtr("0.1"),
+	}, t)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return cluster.Explain(f.opts.Target, fmt.Errorf("flow %s: create progress topic %q: %w", f.cfg.Name, t, err))
+	}
+	f.log.Info("created progress topic", "topic", t, "partitions", f.cfg.Slots)
+	return nil
+}
+
+func (f *Flow) ensureHeartbeatTopic(ctx context.Context) error {
+	details, err := f.srcAdm.ListTopics(ctx, naming.HeartbeatTopic)
+	if err != nil {
+		return err
+	}
+	if d, ok := details[naming.HeartbeatTopic]; ok && d.Err == nil {
+		return nil
+	}
+	resp, err := f.srcAdm.CreateTopic(ctx, 1, -1, nil, naming.HeartbeatTopic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return err
+	}
+	return nil
+}
+
+func (f *Flow) discoverLoop(ctx context.Context) {
+	t := time.NewTicker(f.cfg.RefreshInterval.D())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := f.discover(dctx); err != nil && ctx.Err() == nil {
+			f.log.Warn("topic discovery failed; will retry", "err", err)
+			f.m.Errors.WithLabelValues(f.cfg.Name, "metadata").Inc()
+		}
+		cancel()
+	}
+}
+
+// discover lists source topics, selects the flow's, makes sure each exists
+// on the target with at least as many partitions, and publishes the set of
+// partitions ready to replicate.
+func (f *Flow) discover(ctx context.Context) error {
+	src, err := f.srcAdm.ListTopics(ctx)
+	if err != nil {
+		return cluster.Explain(f.opts.Source, fmt.Errorf("flow %s: list topics: %w", f.cfg.Name, err))
+	}
+	want := map[string]int32{} // source topic -> partitions
+	for _, d := range src.Sorted() {
+		if d.Err != nil {
+			continue
+		}
+		if f.policy.Select(d.Topic) != naming.Selected {
+			continue
+		}
+		want[d.Topic] = int32(len(d.Partitions))
+	}
+	targetNames := make([]string, 0, len(want))
+	for t := range want {
+		targetNames = append(targetNames, f.policy.TargetTopic(t))
+	}
+	var dst kadm.TopicDetails
+	if len(targetNames) > 0 {
+		if dst, err = f.dstAdm.ListTopics(ctx, targetNames...); err != nil {
+			return cluster.Explain(f.opts.Target, fmt.Errorf("flow %s: describe target topics: %w", f.cfg.Name, err))
+		}
+	}
+	ready := map[TP]partInfo{}
+	for _, topic := range sortedKeys(want) {
+		n := want[topic]
+		target := f.policy.TargetTopic(topic)
+		have := int32(0)
+		if d, ok := dst[target]; ok && d.Err == nil {
+			have = int32(len(d.Partitions))
+		}
+		if have < n {
+			if !f.cfg.CreatesTopics() {
+				err := fmt.Errorf("target topic %q on %s has %d of %d partitions and create_topics is false: create it with %d partitions or enable create_topics", target, f.opts.Target, have, n, n)
+				f.log.Error("topic not replicated", "topic", topic, "err", err)
+				f.m.Errors.WithLabelValues(f.cfg.Name, "target_topic_missing").Inc()
+				n = have
+			} else if err := f.ensureTargetTopic(ctx, topic, target, have, n); err != nil {
+				f.log.Error("topic not replicated: cannot prepare target topic; will retry", "topic", topic, "target_topic", target, "err", err)
+				f.m.Errors.WithLabelValues(f.cfg.Name, "metadata").Inc()
+				n = have
+			}
+		} else if have > n {
+			f.log.Warn("target topic has more partitions than the source; replicating the source's partitions 1:1", "topic", topic, "target_topic", target, "source_partitions", n, "target_partitions", have)
+		}
+		for p := int32(0); p < n; p++ {
+			ready[TP{topic, p}] = partInfo{target: target}
+		}
+	}
+
+	f.mu.Lock()
+	gone := map[string]bool{}
+	for tp := range f.parts {
+		if _, ok := want[tp.Topic]; !ok {
+			gone[tp.Topic] = true
+		}
+	}
+	changed := len(ready) != len(f.parts)
+	for tp := range ready {
+		if _, ok := f.parts[tp]; !ok {
+			changed = true
+		}
+	}
+	f.parts = ready
+	f.mu.Unlock()
+	for t := range gone {
+		f.log.Warn("source topic disappeared; stopped replicating it, target data kept", "topic", t, "target_topic", f.policy.TargetTopic(t))
+		f.m.TopicsGone.WithLabelValues(f.cfg.Name).Inc()
+	}
+	f.m.TopicsReplicated.WithLabelValues(f.cfg.Name).Set(float64(len(want)))
+	if changed {
+		f.partsVer.Add(1)
+	}
+	return nil
+}
+
+func (f *Flow) ensureTargetTopic(ctx context.Context, topic, target string, have, n int32) error {
+	if have == 0 {
+		rf := int16(-1)
+		if f.cfg.ReplicationFactor > 0 {
+			rf = int16(f.cfg.ReplicationFactor)
+		}
+		resp, err := f.dstAdm.CreateTopic(ctx, n, rf, nil, target)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %q on %s with %d partitions: %w", target, f.opts.Target, n, err)
+		}
+		if errors.Is(err, kerr.TopicAlreadyExists) {
+			// Created concurrently by another instance; it may
+			// still need partitions, which the next pass adds.
+			return fmt.Errorf("topic %q was created concurrently; rechecking", target)
+		}
+		f.log.Info("created target topic", "topic", topic, "target_topic", target, "partitions", n)
+		return nil
+	}
+	resp, err := f.dstAdm.UpdatePartitions(ctx, int(n), target)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("add partitions to %q on %s (%d -> %d): %w", target, f.opts.Target, have, n, err)
+	}
+	f.log.Info("added target partitions", "topic", topic, "target_topic", target, "from", have, "to", n)
+	return nil
+}
+
+// partitionsForSlot returns the ready partitions hashed to slot.
+func (f *Flow) partitionsForSlot(slot int) map[TP]partInfo {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[TP]partInfo{}
+	for tp, info := range f.parts {
+		if SlotOf(tp, f.cfg.Slots) == slot {
+			out[tp] = info
+		}
+	}
+	return out
+}
+
+func (f *Flow) markStopped(tp TP, err error) {
+	f.mu.Lock()
+	f.stopped[tp] = err
+	f.mu.Unlock()
+	f.m.Stopped.WithLabelValues(f.cfg.Name, tp.Topic, strconv.Itoa(int(tp.Partition))).Set(1)
+}
+
+func (f *Flow) isStopped(tp TP) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.stopped[tp]
+	return ok
+}
+
+// memberLoop joins the flow's group on the target, whose members share the
+// progress topic's partitions: owning partition n means owning slot n.
+func (f *Flow) memberLoop(ctx context.Context) error {
+	group := naming.MemberGroup(f.cfg)
+	cl, err := f.opts.Target.Client(f.cfg.Name+"-member", f.log,
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(f.progressTopic),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.DisableAutoCommit(),
+		kgo.SessionTimeout(10*time.Second),
+		kgo.HeartbeatInterval(time.Second),
+		kgo.RebalanceTimeout(30*time.Second),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			f.startSlots(m[f.progressTopic])
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			f.stopSlots(m[f.progressTopic])
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			f.stopSlots(m[f.progressTopic])
+		}),
+	)
+	if err != nil {
+		return err
+	}
+	// Membership is all we want from this client; the slot workers read
+	// progress themselves, exactly.
+	cl.PauseFetchTopics(f.progressTopic)
+	f.ready.Store(true)
+	f.log.Info("flow running", "source", f.opts.Source.String(), "target", f.opts.Target.String(),
+		"group", group, "slots", f.cfg.Slots, "delivery", f.cfg.Delivery, "naming", f.cfg.Naming)
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		if fs.IsClientClosed() {
+			break
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+				f.log.Warn("group membership error", "group", group, "err", err)
+				f.m.Errors.WithLabelValues(f.cfg.Name, "group").Inc()
+			}
+		})
+	}
+	// Close leaves the group; the revoke callback stops every slot first,
+	// so open transactions end before another instance takes over.
+	cl.Close()
+	f.stopSlots(nil)
+	return nil
+}
+
+func (f *Flow) startSlots(slots []int32) {
+	if len(slots) == 0 {
+		return
+	}
+	f.m.Rebalances.WithLabelValues(f.cfg.Name).Inc()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range slots {
+		if _, ok := f.slots[int(s)]; ok {
+			continue
+		}
+		w := newSlotWorker(f, int(s))
+		f.slots[int(s)] = w
+		w.start()
+	}
+	f.m.AssignedSlots.WithLabelValues(f.cfg.Name).Set(float64(len(f.slots)))
+	f.log.Info("slots assigned", "slots", slots, "owned", len(f.slots))
+}
+
+// stopSlots stops the given slots (all when nil) and waits for their
+// workers to end their open transaction.
+func (f *Flow) stopSlots(slots []int32) {
+	f.mu.Lock()
+	var ws []*slotWorker
+	if slots == nil {
+		for s, w := range f.slots {
+			ws = append(ws, w)
+			delete(f.slots, s)
+		}
+	} else {
+		for _, s := range slots {
+			if w, ok := f.slots[int(s)]; ok {
+				ws = append(ws, w)
+				delete(f.slots, int(s))
+			}
+		}
+	}
+	n := len(f.slots)
+	f.mu.Unlock()
+	if len(ws) == 0 {
+		return
+	}
+	f.m.Rebalances.WithLabelValues(f.cfg.Name).Inc()
+	for _, w := range ws {
+		w.stop()
+	}
+	for _, w := range ws {
+		w.wait()
+	}
+	f.m.AssignedSlots.WithLabelValues(f.cfg.Name).Set(float64(n))
+	f.log.Info("slots released", "count", len(ws), "owned", n)
+}
+
+// heartbeatSlot is the slot whose owner writes heartbeats, so a flow
+// writes one heartbeat stream however many instances run it.
+func (f *Flow) heartbeatSlot() int { return SlotOf(TP{naming.HeartbeatTopic, 0}, f.cfg.Slots) }
+
+func (f *Flow) ownsSlot(s int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.slots[s]
+	return ok
+}
+
+func (f *Flow) heartbeatLoop(ctx context.Context) {
+	if !f.cfg.HeartbeatsEnabled() {
+		return
+	}
+	cl, err := f.opts.Source.Client(f.cfg.Name+"-heartbeat", f.log,
+		kgo.DefaultProduceTopic(naming.HeartbeatTopic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RecordDeliveryTimeout(10*time.Second))
+	if err != nil {
+		f.log.Warn("heartbeats disabled", "err", err)
+		return
+	}
+	defer cl.Close()
+	t := time.NewTicker(f.cfg.HeartbeatInterval.D())
+	defer t.Stop()
+	key := []byte(f.cfg.Name)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !f.ownsSlot(f.heartbeatSlot()) {
+			continue
+		}
+		now := f.now()
+		v := fmt.Sprintf(`{"source":%q,"target":%q,"timestamp_ms":%d}`, f.cfg.Source, f.cfg.Target, now.UnixMilli())
+		cl.Produce(ctx, &kgo.Record{Key: key, Value: []byte(v), Timestamp: now, Partition: 0}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				if ctx.Err() == nil {
+					f.log.Debug("heartbeat failed", "err", err)
+					f.m.Errors.WithLabelValues(f.cfg.Name, "heartbeat").Inc()
+				}
+				return
+			}
+			f.m.Heartbeats.WithLabelValues(f.cfg.Name).Inc()
+		})
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

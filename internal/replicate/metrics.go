@@ -1,0 +1,86 @@
+package replicate
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the replicator's Prometheus series. One Metrics is shared by
+// every flow of a process; series carry a flow label.
+type Metrics struct {
+	Records          *prometheus.CounterVec
+	Bytes            *prometheus.CounterVec
+	Filtered         *prometheus.CounterVec
+	Lag              *prometheus.GaugeVec
+	LastTimestamp    *prometheus.GaugeVec
+	Latency          *prometheus.HistogramVec
+	Errors           *prometheus.CounterVec
+	Transactions     *prometheus.CounterVec
+	AssignedParts    *prometheus.GaugeVec
+	AssignedSlots    *prometheus.GaugeVec
+	Rebalances       *prometheus.CounterVec
+	Stopped          *prometheus.GaugeVec
+	TopicsGone       *prometheus.CounterVec
+	LostToRetention  *prometheus.CounterVec
+	TopicsReplicated *prometheus.GaugeVec
+	Heartbeats       *prometheus.CounterVec
+}
+
+// NewMetrics registers the replicator's metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "godwit_replicated_records_total", Help: "Records committed to the target, per flow and source topic.",
+		}, []string{"flow", "topic"}),
+		Bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "godwit_replicated_bytes_total", Help: "Key+value+header bytes committed to the target, per flow and source topic.",
+		}, []string{"flow", "topic"}),
+		Filtered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "godwit_filtered_records_total", Help: "Source records deliberately not copied, by reason (loop: the record originated on the flow's target).",
+		}, []string{"flow", "reason"}),
+		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "godwit_replication_lag_records", Help: "Source end offset minus replicated offset, per partition.",
+		}, []string{"flow", "topic", "partition"}),
+		LastTimestamp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "godwit_last_replicated_record_timestamp_seconds", Help: "Timestamp of the last record committed to the target, per partition.",
+		}, []string{"flow", "topic", "partition"}),
+		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "godwit_replication_latency_seconds",
+			Help:    "Target commit time minus source record timestamp.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"flow"}),
+		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "godwit_errors_total", Help: "Errors by kind (fetch, produce, commit, metadata, progress, fenced, authorization, record_too_large).",
+		}, []string{"flow", "kind"}),
+		Transactions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "godwit_commits_total", Help: "Commit units (transactions in exactly-once mode) by result.",
+		}, []string{"flow", "result"}),
+		AssignedParts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "godwit_assigned_partitions", Help: "Source partitions this instance replicates.",
+		}, []string{"flow"}),
+		AssignedSlots: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "godwit_assigned_slots", Help: "Slots this instance owns.",
+		}, []string{"flow"}),
+		Rebalances: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "godwit_rebalances_total", Help: "Slot assignment changes seen by this instance.",
+		}, []string{"flow"}),
+		Stopped: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "godwit_partition_stopped", Help: "1 when a partition stopped replicating because of an error needing an operator.",
+		}, []string{"flow", "topic", "partition"}),
+		TopicsGone: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "godwit_source_topics_disappeared_total", Help: "Source topics that disappeared while replicated (target data kept).",
+		}, []string{"flow"}),
+		LostToRetention: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "godwit_records_lost_to_retention_total", Help: "Source records deleted by retention before they were replicated.",
+		}, []string{"flow", "topic"}),
+		TopicsReplicated: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "godwit_topics_replicated", Help: "Source topics selected by the flow.",
+		}, []string{"flow"}),
+		Heartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "godwit_heartbeats_total", Help: "Heartbeat records written to the source.",
+		}, []string{"flow"}),
+	}
+	reg.MustRegister(m.Records, m.Bytes, m.Filtered, m.Lag, m.LastTimestamp, m.Latency, m.Errors,
+		m.Transactions, m.AssignedParts, m.AssignedSlots, m.Rebalances, m.Stopped, m.TopicsGone,
+		m.LostToRetention, m.TopicsReplicated, m.Heartbeats)
+	return m
+}
