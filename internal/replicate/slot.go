@@ -128,6 +128,7 @@ func (s *session) run(ctx context.Context) (err error) {
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.RecordDeliveryTimeout(2 * time.Minute),
 		kgo.UnknownTopicRetries(5),
+		kgo.MetadataMinAge(250 * time.Millisecond),
 	}
 	if eos {
 		popts = append(popts, kgo.TransactionalID(s.w.txnID()), kgo.TransactionTimeout(60*time.Second))
@@ -154,20 +155,13 @@ func (s *session) run(ctx context.Context) (err error) {
 			stored[TP{p.Topic, p.Partition}] = p
 		}
 	}
-	copts := []kgo.Opt{
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
-		kgo.FetchMaxBytes(64 << 20),
-		kgo.FetchMaxPartitionBytes(8 << 20),
-		kgo.FetchMaxWait(500 * time.Millisecond),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{}),
-	}
-	if s.cons, err = f.opts.Source.Client(fmt.Sprintf("%s-slot-%d-consumer", f.cfg.Name, s.w.slot), f.log, copts...); err != nil {
-		return err
-	}
-	defer s.cons.Close()
 	s.stored = stored
 	defer func() { f.m.AssignedParts.WithLabelValues(f.cfg.Name).Sub(float64(len(s.active))) }()
+	defer func() {
+		if s.cons != nil {
+			s.cons.Close()
+		}
+	}()
 	if err := s.syncPartitions(ctx, prog == nil); err != nil {
 		return err
 	}
@@ -223,7 +217,7 @@ func (s *session) syncPartitions(ctx context.Context, firstRun bool) error {
 			f.m.AssignedParts.WithLabelValues(f.cfg.Name).Dec()
 		}
 	}
-	if len(remove) > 0 {
+	if len(remove) > 0 && s.cons != nil {
 		s.cons.RemoveConsumePartitions(remove)
 	}
 	var fresh, added []TP
@@ -251,7 +245,7 @@ func (s *session) syncPartitions(ctx context.Context, firstRun bool) error {
 			return err
 		}
 	}
-	if len(added) > 0 {
+	if len(added) > 0 || s.cons == nil {
 		add := map[string]map[int32]kgo.Offset{}
 		for _, tp := range added {
 			if add[tp.Topic] == nil {
@@ -259,8 +253,32 @@ func (s *session) syncPartitions(ctx context.Context, firstRun bool) error {
 			}
 			add[tp.Topic][tp.Partition] = kgo.NoResetOffset().At(s.active[tp].committed)
 		}
+		if s.cons == nil {
+			return s.newConsumer(add)
+		}
 		s.cons.AddConsumePartitions(add)
 	}
+	return nil
+}
+
+// newConsumer creates the session's source consumer at exact offsets.
+// Offsets never reset on their own: an out-of-range offset is reported
+// to outOfRange, which decides with the operator's interest in mind.
+func (s *session) newConsumer(parts map[string]map[int32]kgo.Offset) error {
+	f := s.w.f
+	cl, err := f.opts.Source.Client(fmt.Sprintf("%s-slot-%d-consumer", f.cfg.Name, s.w.slot), f.log,
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
+		kgo.FetchMaxBytes(64<<20),
+		kgo.FetchMaxPartitionBytes(8<<20),
+		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.MetadataMinAge(250*time.Millisecond),
+		kgo.ConsumePartitions(parts),
+	)
+	if err != nil {
+		return err
+	}
+	s.cons = cl
 	return nil
 }
 
