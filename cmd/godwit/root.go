@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -96,22 +95,11 @@ func newRootCmd(g *globals) *cobra.Command {
 // constructor in init so files stay independent.
 var commands []func(*globals) *cobra.Command
 
+// run runs the CLI; SIGINT and SIGTERM cancel the commands' context.
 func run(args []string, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr}
-	root := newRootCmd(g)
-	root.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return exitOK
-	}
-	fmt.Fprintf(stderr, "godwit: %v\n", err)
-	var ue usageError
-	if errors.As(err, &ue) || errors.Is(err, config.ErrUsage) || isCobraUsage(err) {
-		return exitUsage
-	}
-	return exitFailure
+	return runContext(ctx, args, stdout, stderr)
 }
 
 // isCobraUsage recognises cobra's own argument errors, which are not typed.
