@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // Duration is a time.Duration written as a Go duration string ("10s").
@@ -19,22 +21,51 @@ type Duration time.Duration
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// UnmarshalYAML accepts Go duration strings.
-func (d *Duration) UnmarshalYAML(b []byte) error {
+// UnmarshalYAML accepts Go duration strings. It takes the AST node rather
+// than bytes so a bad value can be reported at its line and key path (goccy
+// passes errors from byte unmarshalers through without a position).
+func (d *Duration) UnmarshalYAML(n ast.Node) error {
+	var tk *token.Token
+	if n != nil {
+		tk = n.GetToken()
+	}
 	var s string
-	if err := yaml.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a duration such as 10s or 1m30s")
+	switch v := n.(type) {
+	case nil, *ast.NullNode:
+		*d = 0 // left for the default
+		return nil
+	case *ast.StringNode:
+		s = v.Value
+	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
+		s = tk.Value
+	case *ast.AliasNode:
+		return &valueError{tk, "an alias cannot be used for a duration; write the value, such as 10s"}
+	default:
+		return &valueError{tk, "want a duration such as 10s or 1m30s"}
 	}
 	v, err := time.ParseDuration(strings.TrimSpace(s))
 	if err != nil {
-		return fmt.Errorf("%q is not a duration; use a value such as 500ms, 10s or 1m30s", s)
+		hint := ""
+		if _, nerr := strconv.ParseFloat(strings.TrimSpace(s), 64); nerr == nil {
+			hint = " (a bare number has no unit)"
+		}
+		return &valueError{tk, fmt.Sprintf("%q is not a duration%s; use a value such as 500ms, 10s or 1m30s", s, hint)}
 	}
 	if v < 0 {
-		return fmt.Errorf("%q is negative; durations must be positive", s)
+		return &valueError{tk, fmt.Sprintf("%q is negative; durations must be positive", s)}
 	}
 	*d = Duration(v)
 	return nil
 }
+
+// valueError is a bad value found by a custom unmarshaler, with the token
+// it was found at so yamlError can name the line and key path.
+type valueError struct {
+	tk  *token.Token
+	msg string
+}
+
+func (e *valueError) Error() string { return e.msg }
 
 // MarshalYAML writes the duration as a string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
@@ -59,13 +90,22 @@ func decode(path string, data []byte) (*Config, error) {
 // yamlError turns a go-yaml error into one line: file:line: key.path: what
 // is wrong and what to do.
 func yamlError(path string, data []byte, err error) error {
+	loc := newLocator(path, data)
+	var ve *valueError
+	if errors.As(err, &ve) {
+		if ve.tk == nil {
+			return &Error{File: path, Msg: ve.msg}
+		}
+		line := ve.tk.Position.Line
+		return &Error{File: path, Line: line, Path: loc.pathAt(line, ve.tk.Position.Column), Msg: ve.msg}
+	}
 	var ye yaml.Error
 	if !errors.As(err, &ye) || ye.GetToken() == nil {
 		return &Error{File: path, Msg: err.Error()}
 	}
 	tk := ye.GetToken()
 	line := tk.Position.Line
-	keyPath := newLocator(path, data).pathAt(line, tk.Position.Column)
+	keyPath := loc.pathAt(line, tk.Position.Column)
 	msg := ye.GetMessage()
 	var uf *yaml.UnknownFieldError
 	if errors.As(err, &uf) {
@@ -74,8 +114,54 @@ func yamlError(path string, data []byte, err error) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		msg = fmt.Sprintf("wrong type: %s", msg)
+		if want := kindName(te.DstType); want != "" {
+			msg = fmt.Sprintf("wrong type: want %s, got %s", want, describeToken(tk))
+		}
+	}
+	var ue *yaml.UnexpectedNodeTypeError
+	if errors.As(err, &ue) {
+		msg = fmt.Sprintf("wrong type: %s", msg)
+	}
+	var se *yaml.SyntaxError
+	if errors.As(err, &se) {
+		msg = fmt.Sprintf("YAML syntax error: %s", msg)
 	}
 	return &Error{File: path, Line: line, Path: keyPath, Msg: msg}
+}
+
+// describeToken names what a value token starts.
+func describeToken(tk *token.Token) string {
+	switch tk.Value {
+	case "[", "-":
+		return "a list"
+	case "{":
+		return "a mapping"
+	}
+	return strconv.Quote(tk.Value)
+}
+
+// kindName describes what a YAML value must look like for a Go type.
+func kindName(t reflect.Type) string {
+	if t == nil {
+		return ""
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping"
+	}
+	return ""
 }
 
 // locator maps key paths ("flows.a->b.topics[0]") to lines in the file so
@@ -149,19 +235,27 @@ func (l *locator) line(path string) int {
 	return 0
 }
 
-// pathAt returns the key path whose key token starts at line:col, or the
-// last path on that line.
+// pathAt returns the key path whose key token starts at line:col, else
+// the rightmost path on that line starting at or before col (the key a
+// value belongs to), else the last path on that line.
 func (l *locator) pathAt(line, col int) string {
-	best := ""
+	best, bestCol, last := "", -1, ""
 	for _, e := range l.paths {
-		if e.line == line && e.col == col {
+		if e.line != line {
+			continue
+		}
+		if e.col == col {
 			return e.path
 		}
-		if e.line == line {
-			best = e.path
+		if e.col < col && e.col > bestCol {
+			best, bestCol = e.path, e.col
 		}
+		last = e.path
 	}
-	return best
+	if best != "" {
+		return best
+	}
+	return last
 }
 
 func (l *locator) errorf(path, format string, args ...any) *Error {

@@ -38,11 +38,11 @@ func (c *Config) validate(loc *locator) error {
 			return loc.errorf(p, "%v", err)
 		}
 		if src == dst {
-			return loc.errorf(p, "flow replicates cluster %q into itself; source and target must differ", src)
+			return loc.errorf(p, "flow replicates cluster %q into itself; source and target must differ, e.g. primary->secondary", src)
 		}
 		for _, alias := range []string{src, dst} {
 			if _, ok := c.Clusters[alias]; !ok {
-				return loc.errorf(p, "cluster %q is not defined under clusters: (defined: %s)", alias, strings.Join(sortedKeys(c.Clusters), ", "))
+				return loc.errorf(p, "cluster %q is not defined under clusters: (defined: %s); define it or fix the flow name", alias, strings.Join(sortedKeys(c.Clusters), ", "))
 			}
 		}
 		f.Name, f.Source, f.Target = name, src, dst
@@ -107,10 +107,15 @@ func (f *Flow) compile(loc *locator, p string) error {
 func compileAll(loc *locator, p string, exprs []string) ([]*regexp.Regexp, error) {
 	out := make([]*regexp.Regexp, 0, len(exprs))
 	for i, e := range exprs {
+		// Compile the expression alone first so the error quotes what the
+		// user wrote, not the anchored form.
+		if _, err := regexp.Compile(e); err != nil {
+			return nil, loc.errorf(fmt.Sprintf("%s[%d]", p, i), "invalid regex %q: %v; fix it (RE2 syntax, matched against the whole name)", e, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		}
 		// Full match, as MM2 and MSK Replicator treat their lists.
 		re, err := regexp.Compile(`^(?:` + e + `)$`)
 		if err != nil {
-			return nil, loc.errorf(fmt.Sprintf("%s[%d]", p, i), "invalid regex %q: %v", e, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+			return nil, loc.errorf(fmt.Sprintf("%s[%d]", p, i), "invalid regex %q: %v; fix it (RE2 syntax, matched against the whole name)", e, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		}
 		out = append(out, re)
 	}
