@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -17,6 +18,7 @@ func init() { commands = append(commands, newReplicateCmd, newStatusCmd) }
 
 func newReplicateCmd(g *globals) *cobra.Command {
 	var flows []string
+	var instanceID string
 	cmd := &cobra.Command{
 		Use:   "replicate",
 		Short: "Replicate the configured flows until interrupted (SIGINT/SIGTERM)",
@@ -35,7 +37,7 @@ through a consumer group on the target cluster.`,
 			}
 			log := g.logger()
 			reg := metrics.NewRegistry()
-			r, err := replicate.New(cfg, sel, log, replicate.NewMetrics(reg))
+			r, err := replicate.New(cfg, sel, log, replicate.NewMetrics(reg), instanceID)
 			if err != nil {
 				return err
 			}
@@ -50,6 +52,8 @@ through a consumer group on the target cluster.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&flows, "flow", nil, "flow to run (A->B); repeatable; default all enabled flows")
+	cmd.Flags().StringVar(&instanceID, "instance-id", os.Getenv("GODWIT_INSTANCE_ID"),
+		"static group membership id (unique per process, stable across restarts, e.g. a StatefulSet pod name): a restarted process takes its slots back at once; env GODWIT_INSTANCE_ID")
 	return cmd
 }
 

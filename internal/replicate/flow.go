@@ -22,6 +22,7 @@ import (
 
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/metasync"
 	"github.com/godwit/godwit/internal/naming"
 )
 
@@ -34,7 +35,8 @@ type Options struct {
 	Metrics *Metrics
 	// Now is the clock (tests may fix it).
 	Now func() time.Time
-	// InstanceID distinguishes instances in logs; defaults to host+pid.
+	// InstanceID, if set, is the static group membership id
+	// (group.instance.id) of this process in the flow's group.
 	InstanceID string
 }
 
@@ -50,6 +52,9 @@ type Flow struct {
 	srcCl, dstCl   *kgo.Client
 	srcAdm, dstAdm *kadm.Client
 	progressTopic  string
+	// sync creates and follows target topics, configs and ACLs (built in
+	// setup, once the clients exist).
+	sync *metasync.Syncer
 
 	mu        sync.Mutex
 	parts     map[TP]partInfo // selected source partitions ready on the target
@@ -167,6 +172,13 @@ func (f *Flow) setup(ctx context.Context) error {
 	if err := f.ensureProgressTopic(ctx); err != nil {
 		return err
 	}
+	if f.sync == nil {
+		var sm *metasync.Metrics
+		if f.m != nil {
+			sm = f.m.Sync
+		}
+		f.sync = metasync.New(f.cfg, f.srcCl, f.dstCl, f.log, sm)
+	}
 	if f.cfg.HeartbeatsEnabled() {
 		if err := f.ensureHeartbeatTopic(ctx); err != nil {
 			f.log.Warn("heartbeat topic unavailable on source; heartbeats disabled", "topic", naming.HeartbeatTopic, "err", err)
@@ -248,6 +260,7 @@ func (f *Flow) discover(ctx context.Context) error {
 		return cluster.Explain(f.opts.Source, fmt.Errorf("flow %s: list topics: %w", f.cfg.Name, err))
 	}
 	want := map[string]int32{} // source topic -> partitions
+	selected := kadm.TopicDetails{}
 	for _, d := range src.Sorted() {
 		if d.Err != nil {
 			continue
@@ -256,39 +269,28 @@ func (f *Flow) discover(ctx context.Context) error {
 			continue
 		}
 		want[d.Topic] = int32(len(d.Partitions))
+		selected[d.Topic] = d
 	}
-	targetNames := make([]string, 0, len(want))
-	for t := range want {
-		targetNames = append(targetNames, f.policy.TargetTopic(t))
-	}
-	var dst kadm.TopicDetails
-	if len(targetNames) > 0 {
-		if dst, err = f.dstAdm.ListTopics(ctx, targetNames...); err != nil {
-			return cluster.Explain(f.opts.Target, fmt.Errorf("flow %s: describe target topics: %w", f.cfg.Name, err))
-		}
+	// Metadata sync creates missing target topics, adds partitions,
+	// follows configs and ACLs, and says how many partitions of each
+	// topic exist on the target; only those are published, so a new
+	// partition is copied only once its target partition exists. Its
+	// errors and warnings name the topic and the reason (logged there).
+	_, res, err := f.sync.Pass(ctx, selected)
+	if err != nil {
+		return err
 	}
 	ready := map[TP]partInfo{}
 	for _, topic := range sortedKeys(want) {
-		n := want[topic]
-		target := f.policy.TargetTopic(topic)
-		have := int32(0)
-		if d, ok := dst[target]; ok && d.Err == nil {
-			have = int32(len(d.Partitions))
-		}
-		if have < n {
+		n := min(want[topic], res.Ready[topic])
+		if n < want[topic] {
+			kind := "metadata"
 			if !f.cfg.CreatesTopics() {
-				err := fmt.Errorf("target topic %q on %s has %d of %d partitions and create_topics is false: create it with %d partitions or enable create_topics", target, f.opts.Target, have, n, n)
-				f.log.Error("topic not replicated", "topic", topic, "err", err)
-				f.m.Errors.WithLabelValues(f.cfg.Name, "target_topic_missing").Inc()
-				n = have
-			} else if err := f.ensureTargetTopic(ctx, topic, target, have, n); err != nil {
-				f.log.Error("topic not replicated: cannot prepare target topic; will retry", "topic", topic, "target_topic", target, "err", err)
-				f.m.Errors.WithLabelValues(f.cfg.Name, "metadata").Inc()
-				n = have
+				kind = "target_topic_missing"
 			}
-		} else if have > n {
-			f.log.Warn("target topic has more partitions than the source; replicating the source's partitions 1:1", "topic", topic, "target_topic", target, "source_partitions", n, "target_partitions", have)
+			f.m.Errors.WithLabelValues(f.cfg.Name, kind).Inc()
 		}
+		target := f.policy.TargetTopic(topic)
 		for p := int32(0); p < n; p++ {
 			ready[TP{topic, p}] = partInfo{target: target}
 		}
@@ -321,34 +323,23 @@ func (f *Flow) discover(ctx context.Context) error {
 }
 
 func (f *Flow) ensureTargetTopic(ctx context.Context, topic, target string, have, n int32) error {
-	if have == 0 {
-		rf := int16(-1)
-		if f.cfg.ReplicationFactor > 0 {
-			rf = int16(f.cfg.ReplicationFactor)
-		}
-		resp, err := f.dstAdm.CreateTopic(ctx, n, rf, nil, target)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %q on %s with %d partitions: %w", target, f.opts.Target, n, err)
-		}
-		if errors.Is(err, kerr.TopicAlreadyExists) {
-			// Created concurrently by another instance; it may
-			// still need partitions, which the next pass adds.
-			return fmt.Errorf("topic %q was created concurrently; rechecking", target)
-		}
-		f.log.Info("created target topic", "topic", topic, "target_topic", target, "partitions", n)
-		return nil
-	}
-	resp, err := f.dstAdm.UpdatePartitions(ctx, int(n), target)
-	if err == nil {
-		err = resp.Error()
-	}
+	// Metadata sync owns target topics; this runs one pass for one topic.
+	d, err := f.srcAdm.ListTopics(ctx, topic)
 	if err != nil {
-		return fmt.Errorf("add partitions to %q on %s (%d -> %d): %w", target, f.opts.Target, have, n, err)
+		return fmt.Errorf("describe source topic %q: %w", topic, err)
 	}
-	f.log.Info("added target partitions", "topic", topic, "target_topic", target, "from", have, "to", n)
+	_, res, err := f.sync.Pass(ctx, d)
+	if err != nil {
+		return err
+	}
+	for _, e := range res.Errors {
+		if e.Topic == topic {
+			return errors.New(e.Message)
+		}
+	}
+	if got := res.Ready[topic]; got < n {
+		return fmt.Errorf("target topic %q on %s has %d of %d partitions", target, f.opts.Target, got, n)
+	}
 	return nil
 }
 
@@ -383,7 +374,11 @@ func (f *Flow) isStopped(tp TP) bool {
 // progress topic's partitions: owning partition n means owning slot n.
 func (f *Flow) memberLoop(ctx context.Context) error {
 	group := naming.MemberGroup(f.cfg)
-	cl, err := f.opts.Target.Client(f.cfg.Name+"-member", f.log,
+	opts := []kgo.Opt{}
+	if f.opts.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(f.opts.InstanceID))
+	}
+	cl, err := f.opts.Target.Client(f.cfg.Name+"-member", f.log, append(opts,
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(f.progressTopic),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
@@ -401,7 +396,7 @@ func (f *Flow) memberLoop(ctx context.Context) error {
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			f.stopSlots(m[f.progressTopic])
 		}),
-	)
+	)...)
 	if err != nil {
 		return err
 	}

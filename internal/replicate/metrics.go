@@ -2,6 +2,8 @@ package replicate
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/godwit/godwit/internal/metasync"
 )
 
 // Metrics are the replicator's Prometheus series. One Metrics is shared by
@@ -23,6 +25,8 @@ type Metrics struct {
 	LostToRetention  *prometheus.CounterVec
 	TopicsReplicated *prometheus.GaugeVec
 	Heartbeats       *prometheus.CounterVec
+	// Sync are metadata sync's metrics, registered on the same registry.
+	Sync *metasync.Metrics
 }
 
 // NewMetrics registers the replicator's metrics on reg.
@@ -82,5 +86,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.Records, m.Bytes, m.Filtered, m.Lag, m.LastTimestamp, m.Latency, m.Errors,
 		m.Transactions, m.AssignedParts, m.AssignedSlots, m.Rebalances, m.Stopped, m.TopicsGone,
 		m.LostToRetention, m.TopicsReplicated, m.Heartbeats)
+	m.Sync = metasync.NewMetrics(reg)
 	return m
 }

@@ -16,8 +16,11 @@ type Replicator struct {
 	flows []*Flow
 }
 
-// New builds a Replicator for the given flows of cfg.
-func New(cfg *config.Config, flows []*config.Flow, logger *slog.Logger, m *Metrics) (*Replicator, error) {
+// New builds a Replicator for the given flows of cfg. instanceID, when not
+// empty, makes this process a static member of each flow's group (Kafka's
+// group.instance.id): restarted with the same id it takes its slots back
+// at once instead of after the session timeout. Give each process its own.
+func New(cfg *config.Config, flows []*config.Flow, logger *slog.Logger, m *Metrics, instanceID string) (*Replicator, error) {
 	r := &Replicator{}
 	for _, fc := range flows {
 		src, err := cluster.New(cfg, fc.Source)
@@ -28,7 +31,7 @@ func New(cfg *config.Config, flows []*config.Flow, logger *slog.Logger, m *Metri
 		if err != nil {
 			return nil, err
 		}
-		r.flows = append(r.flows, NewFlow(Options{Flow: fc, Source: src, Target: dst, Logger: logger, Metrics: m}))
+		r.flows = append(r.flows, NewFlow(Options{Flow: fc, Source: src, Target: dst, Logger: logger, Metrics: m, InstanceID: instanceID}))
 	}
 	return r, nil
 }

@@ -121,12 +121,14 @@ type partState struct {
 func (s *session) run(ctx context.Context) (err error) {
 	f := s.w.f
 	eos := f.cfg.ExactlyOnce()
+	// No RecordDeliveryTimeout: franz-go measures it from the record's
+	// timestamp, which for replicated records is the source's and may
+	// be old. Retries are bounded by the session instead.
 	popts := []kgo.Opt{
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchMaxBytes(16 << 20),
 		kgo.MaxBufferedBytes(256 << 20),
 		kgo.ProducerLinger(5 * time.Millisecond),
-		kgo.RecordDeliveryTimeout(2 * time.Minute),
 		kgo.UnknownTopicRetries(5),
 		kgo.MetadataMinAge(250 * time.Millisecond),
 	}
@@ -268,6 +270,10 @@ func (s *session) newConsumer(parts map[string]map[int32]kgo.Offset) error {
 	f := s.w.f
 	cl, err := f.opts.Source.Client(fmt.Sprintf("%s-slot-%d-consumer", f.cfg.Name, s.w.slot), f.log,
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Control records (transaction markers) are kept so progress
+		// moves past them: without them a partition ending in an
+		// aborted transaction would show lag forever.
+		kgo.KeepControlRecords(),
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.FetchMaxBytes(64<<20),
 		kgo.FetchMaxPartitionBytes(8<<20),
@@ -410,6 +416,10 @@ func (s *session) copy(ctx context.Context, tp TP, st *partState, r *kgo.Record,
 	f := s.w.f
 	if r.Offset < st.pending {
 		return nil // already copied in this session
+	}
+	if r.Attrs.IsControl() {
+		st.pending = r.Offset + 1
+		return nil
 	}
 	origin, hasOrigin := naming.OriginOf(r.Headers)
 	if hasOrigin && origin.Cluster == f.cfg.Target {

@@ -1,0 +1,266 @@
+package replicate_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/replicate"
+	"github.com/godwit/godwit/internal/testkit"
+)
+
+// The kill -9 and scale-out tests run godwit as real processes, built once.
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func godwitBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "godwit-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "godwit")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/godwit/godwit/cmd/godwit").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// flowConfig writes a config for the pair with cluster aliases unique to
+// the test, so tests sharing real clusters never share progress topics,
+// groups or transactional ids. It returns the path and the aliases.
+func flowConfig(t *testing.T, p testkit.Pair, naming string, flowBody string, bidirectional bool) (path, src, dst string) {
+	t.Helper()
+	id := strings.TrimPrefix(testkit.UniqueName(t, "x"), "x")
+	id = strings.NewReplacer("/", "", "_", "", ".", "", "-", "").Replace(id)
+	if len(id) > 12 {
+		id = id[len(id)-12:]
+	}
+	src, dst = "a"+id, "b"+id
+	var b strings.Builder
+	fmt.Fprintf(&b, "clusters:\n  %s: {bootstrap_servers: [%s]}\n  %s: {bootstrap_servers: [%s]}\n", src, quote(p.Primary.Addrs), dst, quote(p.Secondary.Addrs))
+	fmt.Fprintf(&b, "flows:\n  %s->%s: {naming: %s, %s}\n", src, dst, naming, flowBody)
+	if bidirectional {
+		fmt.Fprintf(&b, "  %s->%s: {naming: %s, %s}\n", dst, src, naming, flowBody)
+	}
+	b.WriteString("http: {listen: \"127.0.0.1:0\"}\n")
+	path = filepath.Join(t.TempDir(), "godwit.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, src, dst
+}
+
+func quote(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// proc is a godwit replicate process.
+type proc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	err  error
+}
+
+func startReplicator(t *testing.T, cfgPath string, extra ...string) *proc {
+	t.Helper()
+	logf, err := os.CreateTemp(t.TempDir(), "replicator-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"replicate", "-c", cfgPath, "--log-level", "info"}, extra...)
+	cmd := exec.Command(godwitBinary(t), args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{t: t, cmd: cmd, log: logf.Name(), done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.kill9()
+		if t.Failed() {
+			b, _ := os.ReadFile(p.log)
+			t.Logf("replicator %d log (tail):\n%s", cmd.Process.Pid, tail(string(b), 4000))
+		}
+	})
+	return p
+}
+
+func (p *proc) kill9() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// terminate sends SIGTERM and returns the exit code and how long the
+// process took to exit.
+func (p *proc) terminate(timeout time.Duration) (int, time.Duration) {
+	start := time.Now()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.kill9()
+		return -1, time.Since(start)
+	}
+	return p.cmd.ProcessState.ExitCode(), time.Since(start)
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// inproc runs flows of a config file in this process (faster than a
+// subprocess, and lets a test read metrics, readiness and logs).
+type inproc struct {
+	r      *replicate.Replicator
+	reg    *prometheus.Registry
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func runInProcess(t *testing.T, cfgPath string, flows ...string) *inproc {
+	t.Helper()
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := cfg.SelectFlows(flows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := &inproc{reg: prometheus.NewRegistry(), logs: &syncBuffer{}, done: make(chan error, 1)}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(ip.logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ip.r, err = replicate.New(cfg, sel, log, replicate.NewMetrics(ip.reg), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ip.cancel = cancel
+	go func() { ip.done <- ip.r.Run(ctx) }()
+	t.Cleanup(func() { _ = ip.stop() })
+	return ip
+}
+
+// stop cancels the replicator and waits for it (bounded).
+func (ip *inproc) stop() error {
+	ip.cancel()
+	select {
+	case err := <-ip.done:
+		ip.done <- err
+		return err
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("replicator did not stop within 30s")
+	}
+}
+
+// metric returns the sum of a metric family's samples whose labels
+// include want.
+func (ip *inproc) metric(name string, want map[string]string) float64 {
+	mfs, _ := ip.reg.Gather()
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for k, v := range want {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == k && lp.GetValue() == v {
+						found = true
+					}
+				}
+				if !found {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	return sum
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testWriter copies logs to stderr only when verbose (not t.Log: client
+// goroutines may log after a test ends); the buffer keeps everything for
+// assertions.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	if testing.Verbose() {
+		return os.Stderr.Write(p)
+	}
+	return len(p), nil
+}
