@@ -109,7 +109,9 @@ func (s *Syncer) Plan(ctx context.Context, sourceTopics kadm.TopicDetails) (*Pla
 	return p, nil
 }
 
-func (s *Syncer) syncConfigs() bool { return s.flow.SyncTopicConfigs == nil || *s.flow.SyncTopicConfigs }
+func (s *Syncer) syncConfigs() bool {
+	return s.flow.SyncTopicConfigs == nil || *s.flow.SyncTopicConfigs
+}
 
 func (s *Syncer) planTopics(ctx context.Context, p *Plan, sourceTopics kadm.TopicDetails, names []string) error {
 	if len(names) == 0 {
