@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The project's test command (README, Makefile and CI call it):
+#   go vet + staticcheck, then `go test -race` against two real Kafka clusters
+#   started by scripts/kafka.sh (stopped again on exit).
+#
+# Usage:
+#   scripts/test.sh                          # everything: ./...
+#   scripts/test.sh -run TestFoo ./internal/foo
+#   GODWIT_TEST_ARGS='-run TestFoo -v' scripts/test.sh
+# Arguments (or GODWIT_TEST_ARGS) are appended to
+#   go test -race -count=1 -timeout 30m
+# and ./... is added when they name no package.
+#
+# Knobs: GODWIT_SKIP_LINT=1 (no vet/staticcheck), GODWIT_SKIP_KAFKA=1 (no real
+# clusters; integration tests skip), GODWIT_KEEP_KAFKA=1 (leave clusters up).
+# Clusters that were already running before this script started are reused
+# and left running.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO="$(pwd)"
+
+STATICCHECK_VERSION=v0.8.2
+T_START="$EPOCHREALTIME"
+TIMINGS=()
+
+say() { printf '==> %s\n' "$*"; }
+since() { awk -v s="$1" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1fs", e - s }'; }
+phase_done() { # phase_done NAME START
+	local d
+	d="$(since "$2")"
+	TIMINGS+=("$1=$d")
+	say "$1 took $d"
+}
+
+export PATH="$(go env GOPATH)/bin:$PATH"
+
+# ---- test arguments
+args=()
+if (($# > 0)); then
+	args=("$@")
+elif [[ -n "${GODWIT_TEST_ARGS:-}" ]]; then
+	read -r -a args <<<"$GODWIT_TEST_ARGS"
+fi
+has_pkg=0
+for a in "${args[@]}"; do
+	case "$a" in
+	./* | ../* | . | github.com/* | std | all) has_pkg=1 ;;
+	esac
+done
+((has_pkg)) || args+=(./...)
+
+# ---- always: stop what we started, print timings
+cleanup() {
+	local rc=$?
+	if [[ "${STARTED_KAFKA:-0}" == 1 ]]; then
+		if [[ "${GODWIT_KEEP_KAFKA:-0}" == 1 ]]; then
+			say "GODWIT_KEEP_KAFKA=1: leaving clusters running (scripts/kafka.sh down to stop)"
+		else
+			local t="$EPOCHREALTIME"
+			"$REPO/scripts/kafka.sh" down || true
+			say "kafka down took $(since "$t")"
+		fi
+	fi
+	say "total $(since "$T_START") (${TIMINGS[*]:-}) exit $rc"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- lint
+if [[ "${GODWIT_SKIP_LINT:-0}" != 1 ]]; then
+	t="$EPOCHREALTIME"
+	if ! staticcheck -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+		say "installing staticcheck $STATICCHECK_VERSION"
+		go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+	fi
+	phase_done tools "$t"
+
+	t="$EPOCHREALTIME"
+	say "go vet ./..."
+	go vet ./...
+	phase_done vet "$t"
+
+	t="$EPOCHREALTIME"
+	say "staticcheck ./..."
+	staticcheck ./...
+	phase_done staticcheck "$t"
+fi
+
+# ---- real Kafka
+
+if [[ "${GODWIT_SKIP_KAFKA:-0}" != 1 ]]; then
+	t="$EPOCHREALTIME"
+	if "$REPO/scripts/kafka.sh" status >/dev/null 2>&1; then
+		say "Kafka clusters already running: reusing them and leaving them up"
+	else
+		STARTED_KAFKA=1
+		say "starting Kafka clusters"
+		"$REPO/scripts/kafka.sh" up
+	fi
+	phase_done kafka-up "$t"
+	eval "$("$REPO/scripts/kafka.sh" env)"
+	say "GODWIT_TEST_PRIMARY=$GODWIT_TEST_PRIMARY GODWIT_TEST_SECONDARY=$GODWIT_TEST_SECONDARY"
+fi
+
+# ---- tests
+t="$EPOCHREALTIME"
+say "go test -race -count=1 -timeout 30m ${args[*]}"
+rc=0
+go test -race -count=1 -timeout 30m "${args[@]}" || rc=$?
+phase_done go-test "$t"
+if ((rc != 0)); then
+	say "go test failed (exit $rc); broker logs: scripts/kafka.sh logs"
+fi
+exit "$rc"
