@@ -421,8 +421,18 @@ func (f *Flow) memberLoop(ctx context.Context) error {
 	// Close leaves the group; the revoke callback stops every slot first,
 	// so open transactions end before another instance takes over.
 	cl.Close()
-	f.stopSlots(nil)
+	f.stopSlots(f.ownedSlots())
 	return nil
+}
+
+func (f *Flow) ownedSlots() []int32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]int32, 0, len(f.slots))
+	for s := range f.slots {
+		out = append(out, int32(s))
+	}
+	return out
 }
 
 func (f *Flow) startSlots(slots []int32) {
@@ -444,22 +454,15 @@ func (f *Flow) startSlots(slots []int32) {
 	f.log.Info("slots assigned", "slots", slots, "owned", len(f.slots))
 }
 
-// stopSlots stops the given slots (all when nil) and waits for their
-// workers to end their open transaction.
+// stopSlots stops the given slots and waits for their workers to end
+// their open transaction.
 func (f *Flow) stopSlots(slots []int32) {
 	f.mu.Lock()
 	var ws []*slotWorker
-	if slots == nil {
-		for s, w := range f.slots {
+	for _, s := range slots {
+		if w, ok := f.slots[int(s)]; ok {
 			ws = append(ws, w)
-			delete(f.slots, s)
-		}
-	} else {
-		for _, s := range slots {
-			if w, ok := f.slots[int(s)]; ok {
-				ws = append(ws, w)
-				delete(f.slots, int(s))
-			}
+			delete(f.slots, int(s))
 		}
 	}
 	n := len(f.slots)
