@@ -37,8 +37,6 @@ func ParseDec(s string) (Dec, error) {
 	return Dec{r}, nil
 }
 
-func decInt(n int64) Dec { return Dec{new(big.Rat).SetInt64(n)} }
-
 // IsSet reports whether the value was given.
 func (d Dec) IsSet() bool { return d.r != nil }
 
@@ -129,14 +127,6 @@ func mul(xs ...*big.Rat) *big.Rat {
 }
 
 func quo(a, b *big.Rat) *big.Rat { return new(big.Rat).Quo(a, b) }
-
-func add(xs ...*big.Rat) *big.Rat {
-	out := new(big.Rat)
-	for _, x := range xs {
-		out.Add(out, x)
-	}
-	return out
-}
 
 func ri(n int64) *big.Rat { return new(big.Rat).SetInt64(n) }
 

@@ -322,27 +322,6 @@ func (f *Flow) discover(ctx context.Context) error {
 	return nil
 }
 
-func (f *Flow) ensureTargetTopic(ctx context.Context, topic, target string, have, n int32) error {
-	// Metadata sync owns target topics; this runs one pass for one topic.
-	d, err := f.srcAdm.ListTopics(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("describe source topic %q: %w", topic, err)
-	}
-	_, res, err := f.sync.Pass(ctx, d)
-	if err != nil {
-		return err
-	}
-	for _, e := range res.Errors {
-		if e.Topic == topic {
-			return errors.New(e.Message)
-		}
-	}
-	if got := res.Ready[topic]; got < n {
-		return fmt.Errorf("target topic %q on %s has %d of %d partitions", target, f.opts.Target, got, n)
-	}
-	return nil
-}
-
 // partitionsForSlot returns the ready partitions hashed to slot.
 func (f *Flow) partitionsForSlot(slot int) map[TP]partInfo {
 	f.mu.Lock()

@@ -275,7 +275,6 @@ func nth(rs []*kgo.Record, i int, pred func(*kgo.Record) bool) int {
 	panic("no such record")
 }
 
-func anyRec(*kgo.Record) bool        { return true }
 func hasValue(r *kgo.Record) bool    { return r.Value != nil }
 func isTombstone(r *kgo.Record) bool { return r.Value == nil }
 
