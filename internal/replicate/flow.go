@@ -60,7 +60,7 @@ type Flow struct {
 	parts     map[TP]partInfo // selected source partitions ready on the target
 	partsVer  atomic.Int64
 	slots     map[int]*slotWorker
-	stopped   map[TP]error
+	stopped   map[TP]stopInfo
 	ready     atomic.Bool // first discovery done and joined
 	lastErr   atomic.Value
 	startedAt time.Time
@@ -87,7 +87,7 @@ func NewFlow(o Options) *Flow {
 		progressTopic: naming.ProgressTopic(o.Flow),
 		parts:         map[TP]partInfo{},
 		slots:         map[int]*slotWorker{},
-		stopped:       map[TP]error{},
+		stopped:       map[TP]stopInfo{},
 	}
 }
 
@@ -106,8 +106,8 @@ func (f *Flow) Ready() (bool, string) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for tp, err := range f.stopped {
-		return false, fmt.Sprintf("partition %s stopped: %v", tp, err)
+	for _, st := range f.stopped {
+		return false, st.err.Error()
 	}
 	return true, ""
 }
@@ -335,18 +335,34 @@ func (f *Flow) partitionsForSlot(slot int) map[TP]partInfo {
 	return out
 }
 
-func (f *Flow) markStopped(tp TP, err error) {
+// stopInfo records why a partition stopped and where: records from
+// offset at on are not copied (at < 0: nothing more is copied).
+type stopInfo struct {
+	err error
+	at  int64
+}
+
+// markStopped stops a partition at a source offset (-1: where it is).
+// It stays stopped until the process restarts, which is what an operator
+// does after fixing the cause.
+func (f *Flow) markStopped(tp TP, err error, at int64) {
 	f.mu.Lock()
-	f.stopped[tp] = err
+	if _, ok := f.stopped[tp]; !ok {
+		f.stopped[tp] = stopInfo{err: err, at: at}
+	}
 	f.mu.Unlock()
 	f.m.Stopped.WithLabelValues(f.cfg.Name, tp.Topic, strconv.Itoa(int(tp.Partition))).Set(1)
 }
 
-func (f *Flow) isStopped(tp TP) bool {
+// markStoppedHere stops a partition where it is.
+func (f *Flow) markStoppedHere(tp TP, err error) { f.markStopped(tp, err, -1) }
+
+// stopAt returns the offset a partition stops at, if it is stopped.
+func (f *Flow) stopAt(tp TP) (int64, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	_, ok := f.stopped[tp]
-	return ok
+	st, ok := f.stopped[tp]
+	return st.at, ok
 }
 
 // memberLoop joins the flow's group on the target, whose members share the

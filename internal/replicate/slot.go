@@ -99,7 +99,10 @@ type session struct {
 
 	prod, cons *kgo.Client
 	partsVer   int64
+	resync     bool
 	active     map[TP]*partState
+	consumed   map[TP]struct{}
+	limits     map[string]int32 // target topic -> max.message.bytes
 	stored     map[TP]PartitionProgress // last committed progress
 	inTxn      bool
 	batchRecs  []batchRec
@@ -111,6 +114,8 @@ type session struct {
 
 type partState struct {
 	target    string
+	stopAt    int64 // a stopped partition copies nothing from here on (-1: not stopped)
+	halted    bool  // stopped and no longer consumed
 	committed int64 // next source offset, committed on the target
 	pending   int64 // next source offset once the open batch commits
 	end       int64 // source high watermark last seen
@@ -121,12 +126,13 @@ type partState struct {
 func (s *session) run(ctx context.Context) (err error) {
 	f := s.w.f
 	eos := f.cfg.ExactlyOnce()
+	s.limits = map[string]int32{}
 	// No RecordDeliveryTimeout: franz-go measures it from the record's
 	// timestamp, which for replicated records is the source's and may
 	// be old. Retries are bounded by the session instead.
 	popts := []kgo.Opt{
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerBatchMaxBytes(16 << 20),
+		kgo.ProducerBatchMaxBytesFn(s.batchLimit),
 		kgo.MaxBufferedBytes(256 << 20),
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.UnknownTopicRetries(5),
@@ -151,6 +157,8 @@ func (s *session) run(ctx context.Context) (err error) {
 		return kinded("progress", fmt.Errorf("slot %d: read progress from %s: %w", s.w.slot, f.opts.Target, err))
 	}
 	s.active = map[TP]*partState{}
+	s.consumed = map[TP]struct{}{}
+	s.limits = map[string]int32{}
 	stored := map[TP]PartitionProgress{}
 	if prog != nil {
 		for _, p := range prog.Partitions {
@@ -182,7 +190,7 @@ func (s *session) run(ctx context.Context) (err error) {
 	}()
 	lastCommit := f.now()
 	for ctx.Err() == nil {
-		if v := f.partsVer.Load(); v != s.partsVer {
+		if v := f.partsVer.Load(); v != s.partsVer || s.resync {
 			if err := s.syncPartitions(ctx, false); err != nil {
 				return err
 			}
@@ -206,17 +214,28 @@ func (s *session) run(ctx context.Context) (err error) {
 // syncPartitions aligns the consumed partitions with the flow's current
 // set for this slot. Partitions without stored progress get a concrete
 // start offset that is committed before any data, so a restart never
-// re-resolves "latest" or a timestamp to a different place.
+// re-resolves "latest" or a timestamp to a different place. A stopped
+// partition keeps its place in the progress record but is no longer
+// consumed once it reached its stop offset.
 func (s *session) syncPartitions(ctx context.Context, firstRun bool) error {
 	f := s.w.f
 	s.partsVer = f.partsVer.Load()
+	s.resync = false
 	want := f.partitionsForSlot(s.w.slot)
 	remove := map[string][]int32{}
-	for tp := range s.active {
-		if _, ok := want[tp]; !ok || f.isStopped(tp) {
-			remove[tp.Topic] = append(remove[tp.Topic], tp.Partition)
+	for tp, st := range s.active {
+		if _, ok := want[tp]; !ok {
 			delete(s.active, tp)
 			f.m.AssignedParts.WithLabelValues(f.cfg.Name).Dec()
+		} else if at, stopped := f.stopAt(tp); stopped {
+			st.stopAt = at
+			if at < 0 || st.committed >= at {
+				st.halted = true
+			}
+		}
+		if _, consumed := s.consumed[tp]; consumed && (s.active[tp] == nil || s.active[tp].halted) {
+			remove[tp.Topic] = append(remove[tp.Topic], tp.Partition)
+			delete(s.consumed, tp)
 		}
 	}
 	if len(remove) > 0 && s.cons != nil {
@@ -224,10 +243,10 @@ func (s *session) syncPartitions(ctx context.Context, firstRun bool) error {
 	}
 	var fresh, added []TP
 	for tp, info := range want {
-		if _, ok := s.active[tp]; ok || f.isStopped(tp) {
+		if _, ok := s.active[tp]; ok {
 			continue
 		}
-		st := &partState{target: info.target, end: -1}
+		st := &partState{target: info.target, end: -1, stopAt: -1}
 		if p, ok := s.stored[tp]; ok {
 			st.committed, st.end, st.endAt = p.Next, p.SourceEnd, p.SourceEndAt
 		} else {
@@ -247,20 +266,85 @@ func (s *session) syncPartitions(ctx context.Context, firstRun bool) error {
 			return err
 		}
 	}
-	if len(added) > 0 || s.cons == nil {
-		add := map[string]map[int32]kgo.Offset{}
-		for _, tp := range added {
-			if add[tp.Topic] == nil {
-				add[tp.Topic] = map[int32]kgo.Offset{}
+	if err := s.loadLimits(ctx, added); err != nil {
+		return err
+	}
+	add := map[string]map[int32]kgo.Offset{}
+	for _, tp := range added {
+		st := s.active[tp]
+		if at, stopped := f.stopAt(tp); stopped {
+			st.stopAt = at
+			if at < 0 || st.committed >= at {
+				st.halted = true
+				continue
 			}
-			add[tp.Topic][tp.Partition] = kgo.NoResetOffset().At(s.active[tp].committed)
 		}
-		if s.cons == nil {
-			return s.newConsumer(add)
+		if add[tp.Topic] == nil {
+			add[tp.Topic] = map[int32]kgo.Offset{}
 		}
+		add[tp.Topic][tp.Partition] = kgo.NoResetOffset().At(st.committed)
+		s.consumed[tp] = struct{}{}
+	}
+	if s.cons == nil {
+		return s.newConsumer(add)
+	}
+	if len(add) > 0 {
 		s.cons.AddConsumePartitions(add)
 	}
 	return nil
+}
+
+// loadLimits reads the target topics' max.message.bytes, so the producer
+// never builds a batch larger than the target accepts: a record the target
+// cannot take then fails alone, and is named, instead of failing a batch
+// of good records with it.
+func (s *session) loadLimits(ctx context.Context, tps []TP) error {
+	f := s.w.f
+	var topics []string
+	s.mu.Lock()
+	for _, tp := range tps {
+		t := s.active[tp].target
+		if _, ok := s.limits[t]; !ok {
+			topics = append(topics, t)
+			s.limits[t] = defaultBatchBytes
+		}
+	}
+	s.mu.Unlock()
+	if len(topics) == 0 {
+		return nil
+	}
+	rcs, err := f.dstAdm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return kinded("metadata", cluster.Explain(f.opts.Target, fmt.Errorf("describe target topic configs: %w", err)))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			continue
+		}
+		for _, c := range rc.Configs {
+			if c.Key == "max.message.bytes" && c.Value != nil {
+				if v, err := strconv.Atoi(*c.Value); err == nil && v >= 512 {
+					s.limits[rc.Name] = int32(min(v, 1<<30))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// defaultBatchBytes is Kafka's default max.message.bytes, used until a
+// target topic's own value is known.
+const defaultBatchBytes = 1048588
+
+func (s *session) batchLimit(topic string) int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.limits[topic]; ok {
+		return v
+	}
+	return defaultBatchBytes
 }
 
 // newConsumer creates the session's source consumer at exact offsets.
@@ -421,6 +505,10 @@ func (s *session) copy(ctx context.Context, tp TP, st *partState, r *kgo.Record,
 		st.pending = r.Offset + 1
 		return nil
 	}
+	if st.stopAt >= 0 && r.Offset >= st.stopAt {
+		s.resync = true // stop consuming it after this batch commits
+		return nil
+	}
 	origin, hasOrigin := naming.OriginOf(r.Headers)
 	if hasOrigin && origin.Cluster == f.cfg.Target {
 		// It came from the target: copying it back would loop.
@@ -469,8 +557,14 @@ func (s *session) fail(tp TP, offset int64, size int, err error) {
 	if s.failures == nil {
 		s.failures = map[TP]error{}
 	}
-	if _, ok := s.failures[tp]; !ok {
-		s.failures[tp] = &recordError{tp: tp, offset: offset, size: size, err: err}
+	re := &recordError{tp: tp, offset: offset, size: size, err: err}
+	prev, ok := s.failures[tp].(*recordError)
+	switch {
+	case !ok:
+		s.failures[tp] = re
+	case tooLarge(err) && (!tooLarge(prev.err) || size > prev.size):
+		// A refused batch fails all its records: blame the largest.
+		s.failures[tp] = re
 	}
 	if s.firstErr == nil {
 		s.firstErr = s.failures[tp]
@@ -620,9 +714,22 @@ func (s *session) checkFailures(ctx context.Context) error {
 		if st != nil {
 			target = st.target
 		}
+		if tooLarge(re.err) && target != "" {
+			// The batch may have been built against a stale limit:
+			// stop only if the record alone exceeds the target's
+			// current limit; otherwise the next session, which
+			// re-reads limits, splits the batch.
+			s.mu.Lock()
+			delete(s.limits, target)
+			s.mu.Unlock()
+			if err := s.loadLimits(ctx, []TP{tp}); err == nil && int32(re.size+recordOverhead) <= s.batchLimit(target) {
+				s.log.Warn("target refused a batch as too large; retrying with the target's current max.message.bytes", "topic", tp.Topic, "partition", tp.Partition, "target_topic", target, "limit", s.batchLimit(target))
+				continue
+			}
+		}
 		msg := fmt.Errorf("flow %s: partition %s stopped: record at source offset %d (%d bytes) refused by target topic %q on %s: %w%s",
 			f.cfg.Name, tp, re.offset, re.size, target, f.opts.Target, re.err, s.remedy(ctx, target, re.err))
-		f.markStopped(tp, msg)
+		f.markStopped(tp, msg, re.offset)
 		kind := "produce"
 		switch {
 		case errors.Is(re.err, kerr.MessageTooLarge), errors.Is(re.err, kerr.RecordListTooLarge):
@@ -634,6 +741,14 @@ func (s *session) checkFailures(ctx context.Context) error {
 		s.log.Error("partition stopped; other partitions continue", "topic", tp.Topic, "partition", tp.Partition, "err", msg)
 	}
 	return kinded("produce", fmt.Errorf("produce to %s: %w", f.opts.Target, first))
+}
+
+// recordOverhead bounds the bytes a record batch adds around one record
+// (batch header, record framing, godwit's provenance headers).
+const recordOverhead = 256
+
+func tooLarge(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)
 }
 
 // partitionFatal reports produce errors that retrying cannot fix.
@@ -683,12 +798,12 @@ func (s *session) fetchErrors(ctx context.Context, fs kgo.Fetches) error {
 		case errors.Is(err, kerr.TopicAuthorizationFailed):
 			for atp := range s.active {
 				if atp.Topic == topic {
-					f.markStopped(atp, fmt.Errorf("flow %s: source topic %q on %s: not authorized to read (grant godwit's principal Read and Describe on it, then restart godwit): %w", f.cfg.Name, topic, f.opts.Source, err))
+					f.markStoppedHere(atp, fmt.Errorf("flow %s: source topic %q on %s: not authorized to read (grant godwit's principal Read and Describe on it, then restart godwit): %w", f.cfg.Name, topic, f.opts.Source, err))
 				}
 			}
 			f.m.Errors.WithLabelValues(f.cfg.Name, "authorization").Inc()
 			s.log.Error("source topic not readable; its partitions stopped, others continue", "topic", topic, "err", err)
-			s.partsVer = -1 // resync drops the stopped partitions
+			s.resync = true // stop consuming the topic's partitions
 		case errors.Is(err, kerr.OffsetOutOfRange):
 			out = s.outOfRange(ctx, tp, err)
 		case errors.Is(err, kerr.UnknownTopicOrPartition):
@@ -698,11 +813,6 @@ func (s *session) fetchErrors(ctx context.Context, fs kgo.Fetches) error {
 			s.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
 		}
 	})
-	if s.partsVer == -1 {
-		if err := s.syncPartitions(ctx, false); err != nil {
-			return err
-		}
-	}
 	return out
 }
 
@@ -735,9 +845,9 @@ func (s *session) outOfRange(ctx context.Context, tp TP, ferr error) error {
 		}
 		return kinded("retention_loss", fmt.Errorf("%s: resuming at log start %d after %d records lost to retention", tp, so.Offset, lost))
 	}
-	f.markStopped(tp, fmt.Errorf("flow %s: source partition %s on %s no longer has offset %d (its end is lower: topic recreated or unclean leader election?): %w; inspect both sides, then restart godwit",
+	f.markStoppedHere(tp, fmt.Errorf("flow %s: source partition %s on %s no longer has offset %d (its end is lower: topic recreated or unclean leader election?): %w; inspect both sides, then restart godwit",
 		f.cfg.Name, tp, f.opts.Source, st.pending, ferr))
-	s.partsVer = -1
+	s.resync = true
 	return nil
 }
 
