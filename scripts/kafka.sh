@@ -14,10 +14,19 @@
 # Jars come from Maven Central through `mvn` into ${GODWIT_CACHE:-<repo>/.cache};
 # cluster state lives in ${GODWIT_KAFKA_DIR:-<repo>/.kafka}/<primary|secondary>/.
 #
+# Besides the PLAINTEXT listener each cluster has two secure listeners (unless
+# GODWIT_KAFKA_SECURE=0; they need `go` on PATH): SASL_SSL (SCRAM-SHA-512,
+# SCRAM-SHA-256 and PLAIN for user godwit) on port+2 and SSL with required
+# client certificates (mutual TLS) on port+3. A test CA, broker and client
+# certificates (Go's crypto, scripts/kafkasec) and the SCRAM password live in
+# <state>/secure/; the SCRAM users are created through the admin API after start.
+#
 # Environment overrides (all optional):
 #   GODWIT_CACHE, GODWIT_KAFKA_DIR
 #   GODWIT_PRIMARY_PORT (19092), GODWIT_PRIMARY_CONTROLLER_PORT (19093)
 #   GODWIT_SECONDARY_PORT (29092), GODWIT_SECONDARY_CONTROLLER_PORT (29093)
+#   GODWIT_KAFKA_SECURE (1), GODWIT_PRIMARY_SASL_SSL_PORT (port+2), GODWIT_PRIMARY_MTLS_PORT (port+3),
+#   GODWIT_SECONDARY_SASL_SSL_PORT, GODWIT_SECONDARY_MTLS_PORT
 #   GODWIT_KAFKA_HEAP (-Xms256m -Xmx512m), GODWIT_KAFKA_START_TIMEOUT (seconds, 180)
 #   GODWIT_KAFKA_STOP_TIMEOUT (seconds, 60)
 set -euo pipefail
@@ -46,6 +55,14 @@ SECONDARY_PORT="${GODWIT_SECONDARY_PORT:-29092}"
 SECONDARY_CONTROLLER_PORT="${GODWIT_SECONDARY_CONTROLLER_PORT:-29093}"
 HOST=127.0.0.1
 
+SECURE="${GODWIT_KAFKA_SECURE:-1}"
+PRIMARY_SASL_SSL_PORT="${GODWIT_PRIMARY_SASL_SSL_PORT:-$((PRIMARY_PORT + 2))}"
+PRIMARY_MTLS_PORT="${GODWIT_PRIMARY_MTLS_PORT:-$((PRIMARY_PORT + 3))}"
+SECONDARY_SASL_SSL_PORT="${GODWIT_SECONDARY_SASL_SSL_PORT:-$((SECONDARY_PORT + 2))}"
+SECONDARY_MTLS_PORT="${GODWIT_SECONDARY_MTLS_PORT:-$((SECONDARY_PORT + 3))}"
+SECDIR="$STATE/secure"
+SCRAM_USER=godwit
+
 HEAP="${GODWIT_KAFKA_HEAP:--Xms256m -Xmx512m}"
 START_TIMEOUT="${GODWIT_KAFKA_START_TIMEOUT:-180}"
 STOP_TIMEOUT="${GODWIT_KAFKA_STOP_TIMEOUT:-60}"
@@ -60,6 +77,11 @@ since() { awk -v s="$1" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1fs", e - s }';
 
 port_of() { case "$1" in primary) echo "$PRIMARY_PORT" ;; secondary) echo "$SECONDARY_PORT" ;; esac; }
 cport_of() { case "$1" in primary) echo "$PRIMARY_CONTROLLER_PORT" ;; secondary) echo "$SECONDARY_CONTROLLER_PORT" ;; esac; }
+sport_of() { case "$1" in primary) echo "$PRIMARY_SASL_SSL_PORT" ;; secondary) echo "$SECONDARY_SASL_SSL_PORT" ;; esac; }
+mport_of() { case "$1" in primary) echo "$PRIMARY_MTLS_PORT" ;; secondary) echo "$SECONDARY_MTLS_PORT" ;; esac; }
+secure_on() { [[ "$SECURE" == 1 ]]; }
+# has_secure NAME: the cluster's current config has the secure listeners.
+has_secure() { grep -q '^listeners=.*SASL_SSL://' "$STATE/$1/server.properties" 2>/dev/null; }
 
 require() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found on PATH ($2)"; }
 
@@ -171,6 +193,39 @@ rootLogger.appenderRef.stderr.ref = STDERR
 EOF
 }
 
+# ---------------------------------------------------------------- secure listeners
+
+# prepare_secure: certificates, the SCRAM password and the kafkasec helper,
+# generated once per state folder (Go's crypto; no keytool or openssl).
+prepare_secure() {
+	secure_on || return 0
+	if ! command -v go >/dev/null 2>&1; then
+		log "go not found on PATH: starting without the secure listeners (GODWIT_KAFKA_SECURE=0 to silence)"
+		SECURE=0
+		return 0
+	fi
+	local t0
+	t0="$(now)"
+	mkdir -p "$SECDIR"
+	chmod 700 "$SECDIR"
+	(cd "$REPO" && go build -o "$SECDIR/kafkasec" ./scripts/kafkasec) || die "building scripts/kafkasec failed"
+	"$SECDIR/kafkasec" certs "$SECDIR" || die "generating test certificates failed"
+	if [[ ! -s "$SECDIR/scram.password" ]]; then
+		(umask 077 && LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24 >"$SECDIR/scram.password") || true
+	fi
+	[[ -s "$SECDIR/scram.password" ]] || die "could not write $SECDIR/scram.password"
+	log "secure listeners: certificates and SCRAM password in $SECDIR ($(since "$t0"))"
+}
+
+# create_scram_users NAME: SCRAM credentials for $SCRAM_USER, through the
+# admin API on the PLAINTEXT listener (idempotent).
+create_scram_users() {
+	has_secure "$1" || return 0
+	"$SECDIR/kafkasec" scram "$HOST:$(port_of "$1")" "$SCRAM_USER" "$SECDIR/scram.password" ||
+		die "$1: creating SCRAM users failed"
+	log "$1: SCRAM user $SCRAM_USER ready on SASL_SSL $HOST:$(sport_of "$1"); mutual TLS on $HOST:$(mport_of "$1")"
+}
+
 # ---------------------------------------------------------------- processes
 
 pidfile() { echo "$STATE/$1/kafka.pid"; }
@@ -197,14 +252,25 @@ write_config() {
 	port="$(port_of "$name")"
 	cport="$(cport_of "$name")"
 	mkdir -p "$dir/data" "$dir/logs"
+	local listeners="PLAINTEXT://$HOST:$port,CONTROLLER://$HOST:$cport"
+	local advertised="PLAINTEXT://$HOST:$port"
+	local protomap="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+	if secure_on; then
+		local sport mport
+		sport="$(sport_of "$name")"
+		mport="$(mport_of "$name")"
+		listeners+=",SASL_SSL://$HOST:$sport,MTLS://$HOST:$mport"
+		advertised+=",SASL_SSL://$HOST:$sport,MTLS://$HOST:$mport"
+		protomap+=",SASL_SSL:SASL_SSL,MTLS:SSL"
+	fi
 	cat >"$dir/server.properties" <<EOF
 # Generated by scripts/kafka.sh ($name) - test settings, not for production.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$cport
-listeners=PLAINTEXT://$HOST:$port,CONTROLLER://$HOST:$cport
-advertised.listeners=PLAINTEXT://$HOST:$port
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=$listeners
+advertised.listeners=$advertised
+listener.security.protocol.map=$protomap
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 log.dirs=$dir/data
@@ -231,6 +297,23 @@ num.recovery.threads.per.data.dir=1
 log.retention.hours=24
 log.segment.bytes=67108864
 EOF
+	if secure_on; then
+		# holds the broker key and the test password
+		chmod 600 "$dir/server.properties"
+		local pw
+		pw="$(cat "$SECDIR/scram.password")"
+		cat >>"$dir/server.properties" <<EOF
+
+# Secure listeners (scripts/kafkasec certs): SASL_SSL with SCRAM and PLAIN,
+# MTLS = SSL with required client certificates. Test CA: $SECDIR/ca.pem
+sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SCRAM_USER="$pw";
+listener.name.mtls.ssl.client.auth=required
+EOF
+		cat "$SECDIR/broker-ssl.properties" >>"$dir/server.properties"
+	fi
 	cat >"$dir/log4j2.properties" <<EOF
 status = warn
 appender.server.type = RollingFile
@@ -278,7 +361,9 @@ start_cluster() {
 	port="$(port_of "$name")"
 	cport="$(cport_of "$name")"
 	local p
-	for p in "$port" "$cport"; do
+	local ports=("$port" "$cport")
+	if secure_on; then ports+=("$(sport_of "$name")" "$(mport_of "$name")"); fi
+	for p in "${ports[@]}"; do
 		port_busy "$p" && die "$name: port $HOST:$p is already in use by another process"
 	done
 	write_config "$name"
@@ -347,6 +432,7 @@ cmd_up() {
 	fetch_all
 	write_tools_log4j
 	log "jar cache ready ($(since "$t0"))"
+	prepare_secure
 	t1="$(now)"
 	for name in "${CLUSTERS[@]}"; do
 		if [[ -n "$(running_pid "$name")" ]]; then
@@ -358,6 +444,9 @@ cmd_up() {
 	done
 	for name in "${started[@]}"; do
 		wait_ready "$name" "$t1"
+	done
+	for name in "${started[@]}"; do
+		create_scram_users "$name"
 	done
 	if ((${#started[@]} == 0)); then
 		log "both clusters already running; nothing to do"
@@ -405,8 +494,9 @@ cmd_status() {
 	for name in "${CLUSTERS[@]}"; do
 		pid="$(running_pid "$name")"
 		if [[ -n "$pid" ]]; then
-			printf '%-9s up    pid %-8s %s:%s (controller %s) cluster id %s\n' "$name" "$pid" \
-				"$HOST" "$(port_of "$name")" "$(cport_of "$name")" "$(cat "$STATE/$name/cluster.id" 2>/dev/null || echo '?')"
+			printf '%-9s up    pid %-8s %s:%s (controller %s) cluster id %s%s\n' "$name" "$pid" \
+				"$HOST" "$(port_of "$name")" "$(cport_of "$name")" "$(cat "$STATE/$name/cluster.id" 2>/dev/null || echo '?')" \
+				"$(has_secure "$name" && echo " sasl_ssl $(sport_of "$name") mtls $(mport_of "$name")")"
 		else
 			printf '%-9s down\n' "$name"
 			rc=3
@@ -441,12 +531,24 @@ cmd_clean() {
 	for name in "${CLUSTERS[@]}"; do
 		rm -rf "${STATE:?}/$name"
 	done
+	rm -rf "${STATE:?}/secure"
 	log "removed cluster data under $STATE"
 }
 
 cmd_env() {
 	echo "export GODWIT_TEST_PRIMARY=$HOST:$PRIMARY_PORT"
 	echo "export GODWIT_TEST_SECONDARY=$HOST:$SECONDARY_PORT"
+	if has_secure primary && has_secure secondary && [[ -s "$SECDIR/ca.pem" ]]; then
+		echo "export GODWIT_TEST_PRIMARY_SASL_SSL=$HOST:$PRIMARY_SASL_SSL_PORT"
+		echo "export GODWIT_TEST_SECONDARY_SASL_SSL=$HOST:$SECONDARY_SASL_SSL_PORT"
+		echo "export GODWIT_TEST_PRIMARY_MTLS=$HOST:$PRIMARY_MTLS_PORT"
+		echo "export GODWIT_TEST_SECONDARY_MTLS=$HOST:$SECONDARY_MTLS_PORT"
+		echo "export GODWIT_TEST_CA=$SECDIR/ca.pem"
+		echo "export GODWIT_TEST_CLIENT_CERT=$SECDIR/client.pem"
+		echo "export GODWIT_TEST_CLIENT_KEY=$SECDIR/client.key"
+		echo "export GODWIT_TEST_SCRAM_USER=$SCRAM_USER"
+		echo "export GODWIT_TEST_SCRAM_PASSWORD_FILE=$SECDIR/scram.password"
+	fi
 }
 
 usage() {

@@ -49,6 +49,13 @@ type Cluster struct {
 	// DialTimeout bounds how long connecting to a broker may take, so an
 	// unreachable cluster is reported instead of hanging.
 	DialTimeout Duration `yaml:"dial_timeout" json:"dial_timeout"`
+	// TLS and SASL secure the connection (see security.go and
+	// docs/security.md); absent means plaintext without authentication.
+	TLS  *TLS  `yaml:"tls,omitempty" json:"tls,omitempty"`
+	SASL *SASL `yaml:"sasl,omitempty" json:"sasl,omitempty"`
+
+	// warnings found by validation (insecure settings), see Warnings.
+	warnings []string
 }
 
 // Flow replicates from one cluster to another; its name is "A->B".

@@ -139,8 +139,8 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "unknown cluster key in flow style",
-			yaml: "clusters:\n  a: {bootstrap_servers: [\"h:1\"], tls: true}\n",
-			want: `bad.yaml:2: clusters.a.tls: unknown key "tls"; remove it or fix its spelling (keys are snake_case, see README)`,
+			yaml: "clusters:\n  a: {bootstrap_servers: [\"h:1\"], ssl: true}\n",
+			want: `bad.yaml:2: clusters.a.ssl: unknown key "ssl"; remove it or fix its spelling (keys are snake_case, see README)`,
 		},
 		{
 			name: "bad regex",

@@ -34,7 +34,9 @@ func (c *Config) applyDefaults() {
 		if cl.DialTimeout == 0 {
 			cl.DialTimeout = Duration(DefaultDialTimeout)
 		}
+		cl.applySecurityDefaults()
 	}
+	c.iamFlowDefaults()
 	for _, f := range c.Flows {
 		if f == nil {
 			continue

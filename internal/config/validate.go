@@ -26,6 +26,9 @@ func (c *Config) validate(loc *locator) error {
 				return loc.errorf(fmt.Sprintf("%s.bootstrap_servers[%d]", p, i), "%q is not host:port", s)
 			}
 		}
+		if err := cl.validateSecurity(loc, p); err != nil {
+			return err
+		}
 	}
 	for _, name := range sortedKeys(c.Flows) {
 		f := c.Flows[name]
@@ -49,6 +52,7 @@ func (c *Config) validate(loc *locator) error {
 		if err := f.compile(loc, p); err != nil {
 			return err
 		}
+		c.validateFlowSecurity(f)
 	}
 	return nil
 }
