@@ -69,6 +69,16 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# promtool and prometheus (Debian's prometheus package) for deploy/'s rule
+# unit tests and real-Prometheus scrape test; without them those tests skip.
+# The package's systemd service is irrelevant here (nothing starts it).
+install_prometheus() {
+	command -v promtool >/dev/null && command -v prometheus >/dev/null && return 0
+	say "installing prometheus (promtool) from apt"
+	{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; } >/dev/null ||
+		say "could not install prometheus: deploy/ tests that need it will skip"
+}
+
 # ---- lint
 if [[ "${GODWIT_SKIP_LINT:-0}" != 1 ]]; then
 	t="$EPOCHREALTIME"
@@ -106,6 +116,7 @@ if [[ "${GODWIT_SKIP_KAFKA:-0}" != 1 ]]; then
 fi
 
 # ---- tests
+install_prometheus
 t="$EPOCHREALTIME"
 say "go test -race -count=1 -timeout 30m ${args[*]}"
 rc=0
