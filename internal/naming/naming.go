@@ -148,6 +148,12 @@ func ProgressTopic(f *config.Flow) string {
 	return InternalPrefix + f.Source + "-" + f.Target + ".progress.internal"
 }
 
+// OffsetMapTopic holds, per slot, how source offset ranges map to target
+// offset ranges, written in the same transaction as the records.
+func OffsetMapTopic(f *config.Flow) string {
+	return InternalPrefix + f.Source + "-" + f.Target + ".offsetmap.internal"
+}
+
 // MemberGroup is the consumer group on the target through which godwit
 // instances running the same flow share its slots.
 func MemberGroup(f *config.Flow) string {

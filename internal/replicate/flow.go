@@ -52,6 +52,7 @@ type Flow struct {
 	srcCl, dstCl   *kgo.Client
 	srcAdm, dstAdm *kadm.Client
 	progressTopic  string
+	offsetMapTopic string
 	// sync creates and follows target topics, configs and ACLs (built in
 	// setup, once the clients exist).
 	sync *metasync.Syncer
@@ -78,16 +79,17 @@ func NewFlow(o Options) *Flow {
 	}
 	log := o.Logger.With("component", "replicate", "flow", o.Flow.Name)
 	return &Flow{
-		opts:          o,
-		cfg:           o.Flow,
-		policy:        naming.For(o.Flow),
-		log:           log,
-		m:             o.Metrics,
-		now:           o.Now,
-		progressTopic: naming.ProgressTopic(o.Flow),
-		parts:         map[TP]partInfo{},
-		slots:         map[int]*slotWorker{},
-		stopped:       map[TP]stopInfo{},
+		opts:           o,
+		cfg:            o.Flow,
+		policy:         naming.For(o.Flow),
+		log:            log,
+		m:              o.Metrics,
+		now:            o.Now,
+		progressTopic:  naming.ProgressTopic(o.Flow),
+		offsetMapTopic: naming.OffsetMapTopic(o.Flow),
+		parts:          map[TP]partInfo{},
+		slots:          map[int]*slotWorker{},
+		stopped:        map[TP]stopInfo{},
 	}
 }
 
@@ -122,11 +124,14 @@ func (f *Flow) Run(ctx context.Context) error {
 	f.startedAt = f.now()
 	f.runCtx = ctx
 	var err error
-	if f.srcCl, err = f.opts.Source.Client(f.cfg.Name+"-source-admin", f.log); err != nil {
+	// Admin metadata may be at most half a second old, so a topic
+	// created on the source is seen by the next refresh.
+	fresh := kgo.MetadataMinAge(500 * time.Millisecond)
+	if f.srcCl, err = f.opts.Source.Client(f.cfg.Name+"-source-admin", f.log, fresh); err != nil {
 		return err
 	}
 	defer f.srcCl.Close()
-	if f.dstCl, err = f.opts.Target.Client(f.cfg.Name+"-target-admin", f.log); err != nil {
+	if f.dstCl, err = f.opts.Target.Client(f.cfg.Name+"-target-admin", f.log, fresh); err != nil {
 		return err
 	}
 	defer f.dstCl.Close()
@@ -188,15 +193,23 @@ func (f *Flow) setup(ctx context.Context) error {
 }
 
 func (f *Flow) ensureProgressTopic(ctx context.Context) error {
-	t := f.progressTopic
+	if err := f.ensureSlotTopic(ctx, f.progressTopic, "progress"); err != nil {
+		return err
+	}
+	return f.ensureSlotTopic(ctx, naming.OffsetMapTopic(f.cfg), "offset map")
+}
+
+// ensureSlotTopic creates one of the flow's per-slot internal topics on
+// the target (one partition per slot, compacted).
+func (f *Flow) ensureSlotTopic(ctx context.Context, t, what string) error {
 	details, err := f.dstAdm.ListTopics(ctx, t)
 	if err != nil {
-		return cluster.Explain(f.opts.Target, fmt.Errorf("flow %s: describe progress topic %q: %w", f.cfg.Name, t, err))
+		return cluster.Explain(f.opts.Target, fmt.Errorf("flow %s: describe %s topic %q: %w", f.cfg.Name, what, t, err))
 	}
 	if d, ok := details[t]; ok && d.Err == nil {
 		if len(d.Partitions) != f.cfg.Slots {
-			return fatalError{fmt.Errorf("flow %s: progress topic %q on %s has %d partitions but slots is %d; slots cannot change once a flow has run: set slots: %d (or delete the topic to start the flow over)",
-				f.cfg.Name, t, f.opts.Target, len(d.Partitions), f.cfg.Slots, len(d.Partitions))}
+			return fatalError{fmt.Errorf("flow %s: %s topic %q on %s has %d partitions but slots is %d; slots cannot change once a flow has run: set slots: %d (or delete the flow's internal topics to start it over)",
+				f.cfg.Name, what, t, f.opts.Target, len(d.Partitions), f.cfg.Slots, len(d.Partitions))}
 		}
 		return nil
 	}
@@ -209,9 +222,9 @@ func (f *Flow) ensureProgressTopic(ctx context.Context) error {
 		err = resp.Err
 	}
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return cluster.Explain(f.opts.Target, fmt.Errorf("flow %s: create progress topic %q: %w", f.cfg.Name, t, err))
+		return cluster.Explain(f.opts.Target, fmt.Errorf("flow %s: create %s topic %q: %w", f.cfg.Name, what, t, err))
 	}
-	f.log.Info("created progress topic", "topic", t, "partitions", f.cfg.Slots)
+	f.log.Info("created internal topic", "topic", t, "partitions", f.cfg.Slots)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"os"
+	"reflect"
 
 	"strings"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/kafkautil"
+	"github.com/godwit/godwit/internal/naming"
 	"github.com/godwit/godwit/internal/replicate"
 	"github.com/godwit/godwit/internal/testkit"
 	"github.com/godwit/godwit/internal/workload"
@@ -99,7 +102,68 @@ func TestFidelityExactlyOnce(t *testing.T) {
 		if ok, why := ip.r.Ready(); !ok {
 			t.Errorf("not ready: %s", why)
 		}
+		checkOffsetMap(t, p, cfg.Flows[flow], topic, target, 4)
 	})
+}
+
+// checkOffsetMap verifies the offset map against the target's records:
+// every copied record's (source offset -> target offset), read from its
+// provenance header and its own offset, is described by exactly one run.
+func checkOffsetMap(t *testing.T, p testkit.Pair, f *config.Flow, topic, target string, partitions int32) {
+	t.Helper()
+	cl := testkit.Client(t, p.Secondary)
+	adm := testkit.Admin(t, p.Secondary)
+	ctx := ctxFor(t, time.Minute)
+	mapTopic := naming.OffsetMapTopic(f)
+	ends, err := adm.ListEndOffsets(ctx, mapTopic, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[[2]int64]int64{} // (partition, source offset) -> target offset
+	for part := range partitions {
+		e, _ := ends.Lookup(target, part)
+		recs, err := kafkautil.ReadRange(ctx, cl, target, part, 0, e.Offset, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			o, ok := naming.OriginOf(r.Headers)
+			if !ok {
+				t.Fatalf("target record %d/%d has no provenance headers", part, r.Offset)
+			}
+			want[[2]int64{int64(part), o.Offset}] = r.Offset
+		}
+	}
+	got := map[[2]int64]int64{}
+	for slot := range int32(f.Slots) {
+		e, _ := ends.Lookup(mapTopic, slot)
+		recs, err := kafkautil.ReadRange(ctx, cl, mapTopic, slot, 0, e.Offset, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			ent, err := replicate.DecodeOffsetMapEntry(r.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ent.Topic != topic {
+				continue
+			}
+			for _, run := range ent.Runs {
+				for i := range run.Count {
+					k := [2]int64{int64(ent.Partition), run.SourceFirst + i}
+					if _, dup := got[k]; dup {
+						t.Fatalf("source offset %v mapped twice", k)
+					}
+					got[k] = run.TargetFirst + i
+				}
+			}
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("offset map describes %d records, target holds %d; they differ", len(got), len(want))
+	}
+	t.Logf("offset map: %d records described exactly", len(got))
 }
 
 func jsonString(v any) string {
@@ -134,7 +198,7 @@ func testKill9(t *testing.T, delivery string) {
 		}
 		topic := testkit.UniqueName(t, "seq")
 		testkit.CreateTopic(t, p.Primary, topic, 6, nil)
-		cfgPath, src, _ := flowConfig(t, p, "prefixed", `topics: ["`+topic+`"], slots: 4, delivery: `+delivery, false)
+		cfgPath, src, dst := flowConfig(t, p, "prefixed", `topics: ["`+topic+`"], slots: 4, delivery: `+delivery, false)
 		prod := sourceProducer(t, p.Primary, workload.ProducerConfig{
 			Topic: topic, Partitions: 6, ValueSize: 100, Transactional: true, AbortEvery: 5, Headers: true, Timestamps: true, Rate: 2000,
 		}, testkit.UniqueName(t, "txn"))
@@ -145,11 +209,28 @@ func testKill9(t *testing.T, delivery string) {
 
 		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 		instance := "kill9-" + src
+		cfg, err := config.Load(cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flow := cfg.Flows[src+"->"+dst]
+		var last int64
+		progressed := 0
 		for i := range rounds {
 			pr := startReplicator(t, cfgPath, "--instance-id", instance)
 			time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond) // a random moment to kill at, not synchronisation
 			pr.kill9()
-			t.Logf("round %d: killed replicator after a random delay", i+1)
+			// The kills must land while copying, not before the
+			// replicator did anything: count rounds that advanced.
+			n := replicatedTotal(t, cfg, flow, topic)
+			if n > last {
+				progressed++
+			}
+			t.Logf("round %d: killed replicator after a random delay; replicated offsets sum %d", i+1, n)
+			last = n
+		}
+		if progressed < rounds/2 {
+			t.Fatalf("only %d of %d rounds copied anything before the kill: the test does not kill mid-stream", progressed, rounds)
 		}
 		if err := <-produced; err != nil {
 			t.Fatal(err)
@@ -163,6 +244,22 @@ func testKill9(t *testing.T, delivery string) {
 			t.Fatalf("exactly-once produced %d duplicates", rep.Duplicates)
 		}
 	})
+}
+
+// replicatedTotal sums the committed progress of topic's partitions.
+func replicatedTotal(t *testing.T, cfg *config.Config, flow *config.Flow, topic string) int64 {
+	t.Helper()
+	st, err := replicate.Status(context.Background(), cfg, flow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, p := range st.Partitions {
+		if p.SourceTopic == topic {
+			n += p.ReplicatedOffset
+		}
+	}
+	return n
 }
 
 // TestScaleOutKillOne runs three replicator processes sharing a flow, kills

@@ -2,6 +2,7 @@ package replicate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -102,13 +103,14 @@ type session struct {
 	resync     bool
 	active     map[TP]*partState
 	consumed   map[TP]struct{}
-	limits     map[string]int32 // target topic -> max.message.bytes
+	limits     map[string]int32         // target topic -> max.message.bytes
 	stored     map[TP]PartitionProgress // last committed progress
 	inTxn      bool
 	batchRecs  []batchRec
 
 	mu       sync.Mutex
-	failures map[TP]error // produce failures of the open batch
+	maps     map[TP][]mapping // where the open batch's records landed
+	failures map[TP]error     // produce failures of the open batch
 	firstErr error
 }
 
@@ -511,8 +513,13 @@ func (s *session) copy(ctx context.Context, tp TP, st *partState, r *kgo.Record,
 	}
 	origin, hasOrigin := naming.OriginOf(r.Headers)
 	if hasOrigin && origin.Cluster == f.cfg.Target {
-		// It came from the target: copying it back would loop.
+		// It came from the target: copying it back would loop. Where it
+		// already is on the target goes into the offset map, so groups
+		// translate exactly across it.
 		f.m.Filtered.WithLabelValues(f.cfg.Name, "loop").Inc()
+		if origin.Topic == st.target && origin.Partition == r.Partition {
+			s.addMapping(tp, mapping{src: r.Offset, tgt: origin.Offset, origin: true})
+		}
 		st.pending = r.Offset + 1
 		return nil
 	}
@@ -544,11 +551,22 @@ func (s *session) copy(ctx context.Context, tp TP, st *partState, r *kgo.Record,
 	s.prod.Produce(ctx, out, func(out *kgo.Record, err error) {
 		if err != nil {
 			s.fail(tp, offset, len(out.Value)+len(out.Key), err)
+			return
 		}
+		s.addMapping(tp, mapping{src: offset, tgt: out.Offset})
 	})
 	st.pending = r.Offset + 1
 	st.lastTS = r.Timestamp
 	return nil
+}
+
+func (s *session) addMapping(tp TP, m mapping) {
+	s.mu.Lock()
+	if s.maps == nil {
+		s.maps = map[TP][]mapping{}
+	}
+	s.maps[tp] = append(s.maps[tp], m)
+	s.mu.Unlock()
 }
 
 func (s *session) fail(tp TP, offset int64, size int, err error) {
@@ -632,9 +650,24 @@ func (s *session) commit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rec := &kgo.Record{Topic: f.progressTopic, Partition: int32(s.w.slot), Key: progressKey(s.w.slot), Value: val, Timestamp: now}
-	if err := s.prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		return kinded("progress", fmt.Errorf("write progress to %s on %s: %w", f.progressTopic, f.opts.Target, err))
+	// The offset map entries and the progress record go into the same
+	// transaction as the data they describe.
+	s.mu.Lock()
+	maps := s.maps
+	s.maps = nil
+	s.mu.Unlock()
+	var bookkeeping []*kgo.Record
+	for _, tp := range sortedTPs(maps) {
+		e := &OffsetMapEntry{Version: 1, Topic: tp.Topic, TargetTopic: s.active[tp].target, Partition: tp.Partition, Runs: buildRuns(maps[tp])}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		bookkeeping = append(bookkeeping, &kgo.Record{Topic: f.offsetMapTopic, Partition: int32(s.w.slot), Key: OffsetMapKey(e), Value: b, Timestamp: now})
+	}
+	bookkeeping = append(bookkeeping, &kgo.Record{Topic: f.progressTopic, Partition: int32(s.w.slot), Key: progressKey(s.w.slot), Value: val, Timestamp: now})
+	if err := s.prod.ProduceSync(ctx, bookkeeping...).FirstErr(); err != nil {
+		return kinded("progress", fmt.Errorf("write progress and offset map to %s: %w", f.opts.Target, err))
 	}
 	if eos {
 		if err := s.prod.EndTransaction(ctx, kgo.TryCommit); err != nil {
@@ -849,6 +882,20 @@ func (s *session) outOfRange(ctx context.Context, tp TP, ferr error) error {
 		f.cfg.Name, tp, f.opts.Source, st.pending, ferr))
 	s.resync = true
 	return nil
+}
+
+func sortedTPs[V any](m map[TP]V) []TP {
+	out := make([]TP, 0, len(m))
+	for tp := range m {
+		out = append(out, tp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out
 }
 
 func sortProgress(p *Progress) {
