@@ -111,8 +111,16 @@ if [[ "${GODWIT_SKIP_KAFKA:-0}" != 1 ]]; then
 		"$REPO/scripts/kafka.sh" up
 	fi
 	phase_done kafka-up "$t"
+	# also exports the secure listeners (GODWIT_TEST_PRIMARY_SASL_SSL,
+	# GODWIT_TEST_*_MTLS, GODWIT_TEST_CA, GODWIT_TEST_CLIENT_CERT/KEY,
+	# GODWIT_TEST_SCRAM_USER/PASSWORD_FILE) when the clusters have them
 	eval "$("$REPO/scripts/kafka.sh" env)"
 	say "GODWIT_TEST_PRIMARY=$GODWIT_TEST_PRIMARY GODWIT_TEST_SECONDARY=$GODWIT_TEST_SECONDARY"
+	if [[ -n "${GODWIT_TEST_PRIMARY_SASL_SSL:-}" ]]; then
+		say "secure listeners: SASL_SSL $GODWIT_TEST_PRIMARY_SASL_SSL $GODWIT_TEST_SECONDARY_SASL_SSL, mTLS $GODWIT_TEST_PRIMARY_MTLS $GODWIT_TEST_SECONDARY_MTLS, CA $GODWIT_TEST_CA"
+	else
+		say "no secure listeners (clusters started with GODWIT_KAFKA_SECURE=0 or before they existed): TLS/SASL tests skip"
+	fi
 fi
 
 # ---- tests
