@@ -18,7 +18,9 @@ func newConfigCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Check a godwit config or convert a MirrorMaker 2 config",
-		Args:  cobra.NoArgs,
+		Example: `  godwit config check -c godwit.yaml
+  godwit config from-mm2 connect-mirror-maker.properties > godwit.yaml`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return usagef("config needs a subcommand: check or from-mm2 (see godwit config --help)")
 		},
@@ -31,6 +33,8 @@ func newConfigCheckCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "check",
 		Short: "Validate -c FILE and print the resolved config (defaults filled in, secrets redacted)",
+		Example: `  godwit config check -c godwit.yaml
+  godwit config check -c godwit.yaml -o json`,
 		Long: `Validate -c FILE and print the resolved config: every default filled in
 and secrets redacted, as YAML (or JSON with -o json). A problem is reported
 on one line as FILE:LINE: key.path: what is wrong and what to do, with exit
@@ -64,6 +68,8 @@ func newConfigFromMM2Cmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "from-mm2 FILE",
 		Short: "Convert a MirrorMaker 2 properties file to godwit YAML",
+		Example: `  godwit config from-mm2 connect-mirror-maker.properties > godwit.yaml
+  godwit config check -c godwit.yaml`,
 		Long: `Convert a MirrorMaker 2 properties file (connect-mirror-maker.properties)
 to the equivalent godwit YAML on stdout. Every MM2 key without a godwit
 equivalent is listed on stderr as "unmapped MM2 key: KEY = VALUE" (secret

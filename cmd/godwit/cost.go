@@ -27,6 +27,11 @@ func newCostCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cost",
 		Short: "Model the monthly cost of cross-region DR per option, with the arithmetic line by line",
+		Example: `  # 20 MB/s replicated from us-west-2 to us-east-1, all options
+  godwit cost --throughput 20 --source-region us-west-2 --target-region us-east-1
+
+  # measure the throughput of a flow's source over one minute, compare godwit with MSK Replicator
+  godwit cost -c godwit.yaml --measure --window 1m --option godwit,msk-replicator`,
 		Long: `Models four layers per option (msk-replicator, godwit, mirrormaker2 self-run):
 standby compute, duplicate storage, replication and transfer, operations.
 Inputs come from --input FILE (YAML, unknown keys rejected) and flags, which

@@ -25,6 +25,11 @@ func newReplicateCmd(g *globals) *cobra.Command {
 		Long: `Runs every enabled flow (or the ones named with --flow) until SIGINT or SIGTERM.
 Several godwit processes with the same config share each flow's partitions
 through a consumer group on the target cluster.`,
+		Example: `  # run every enabled flow, metrics and health on http.listen (/metrics, /healthz, /readyz)
+  godwit replicate -c godwit.yaml
+
+  # one flow only, as one of several replicas with a stable identity
+  godwit replicate -c godwit.yaml --flow primary->secondary --instance-id godwit-0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.loadConfig()
@@ -62,7 +67,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show replication progress per partition, read from the target's stored progress",
-		Args:  cobra.NoArgs,
+		Example: `  godwit status -c godwit.yaml
+  godwit status -c godwit.yaml --flow primary->secondary -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.loadConfig()
 			if err != nil {

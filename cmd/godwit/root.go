@@ -61,8 +61,11 @@ func (g *globals) json() bool { return g.output == "json" }
 
 func newRootCmd(g *globals) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "godwit",
-		Short:         "Cross-cluster disaster recovery for Apache Kafka: replicate, translate offsets, fail over, prove it",
+		Use:   "godwit",
+		Short: "Cross-cluster disaster recovery for Apache Kafka: replicate, translate offsets, fail over, prove it",
+		Example: `  # try it on two in-process clusters
+  godwit sandbox --write-config sandbox.yaml &
+  godwit replicate -c sandbox.yaml`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {

@@ -24,6 +24,8 @@ func newSyncCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Show or apply metadata sync: target topics, partitions, configs and ACLs",
+		Example: `  godwit sync plan -c godwit.yaml
+  godwit sync apply -c godwit.yaml --flow primary->secondary`,
 		Long: `Metadata sync makes the target ready to take production traffic: it creates
 the flow's target topics with the source's partition counts and configs, adds
 partitions, follows config changes and copies topic and group ACLs.
@@ -38,6 +40,9 @@ func newSyncPassCmd(g *globals, apply bool) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "plan",
 		Short: "Print what metadata sync would create or change, changing nothing",
+		Example: `  # what would change on the target (plan), then change it (apply)
+  godwit sync plan -c godwit.yaml
+  godwit sync apply -c godwit.yaml --flow primary->secondary -o json`,
 		Long: `Prints, per flow, the topics, partitions, configs and ACLs a sync pass would
 create or change on the target, with the reason for each and any warnings
 or errors (topics that cannot be replicated). Changes nothing. Exits 0 once
