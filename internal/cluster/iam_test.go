@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -133,5 +134,25 @@ func TestMSKIAMAssumeRoleConfigured(t *testing.T) {
 	}
 	if got := sessionName("a b/c"); got != "godwit-a_b_c" {
 		t.Errorf("sessionName = %q", got)
+	}
+}
+
+// TestInsecureWarningLoggedOnce: insecure_skip_verify is announced loudly
+// when the first client is built, once per process.
+func TestInsecureWarningLoggedOnce(t *testing.T) {
+	c := parseCluster(t, "insecure", `
+		bootstrap_servers: ["127.0.0.1:1"]
+		tls: {insecure_skip_verify: true}`)
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	for range 3 {
+		cl, err := c.Client("warn", log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.Close()
+	}
+	if n := strings.Count(buf.String(), "INSECURE OR INEFFECTIVE SETTING: clusters.insecure.tls.insecure_skip_verify is true"); n != 1 {
+		t.Errorf("warning logged %d times:\n%s", n, buf.String())
 	}
 }
