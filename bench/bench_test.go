@@ -1,0 +1,142 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseStat(t *testing.T) {
+	// comm with spaces and a ')' inside, as the kernel allows.
+	line := "4242 (java (x) y) S 4000 4242 4242 0 -1 4194560 1000 0 0 0 250 75 3 4 20 0 33 0 123456 5000000 20000 18446744073709551615\n"
+	s, err := parseStat([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.PID != 4242 || s.PPID != 4000 || s.Comm != "java (x) y" {
+		t.Fatalf("pid/ppid/comm: %+v", s)
+	}
+	if s.UTime != 250 || s.STime != 75 || s.CUTime != 3 || s.CSTime != 4 {
+		t.Fatalf("times: %+v", s)
+	}
+	if got, want := s.CPU(), 3250*time.Millisecond; got != want {
+		t.Fatalf("CPU() = %v, want %v (own time only)", got, want)
+	}
+	for _, bad := range []string{"", "12 S 1", "x (a) S 1 2 3", "12 (a) S 1 2"} {
+		if _, err := parseStat([]byte(bad)); err == nil {
+			t.Errorf("parseStat(%q): no error", bad)
+		}
+	}
+}
+
+func TestParseVmHWM(t *testing.T) {
+	status := "Name:\tgodwit\nVmPeak:\t 1000 kB\nVmHWM:\t   81234 kB\nVmRSS:\t 7000 kB\n"
+	got, err := parseVmHWM([]byte(status))
+	if err != nil || got != 81234*1024 {
+		t.Fatalf("parseVmHWM = %d, %v", got, err)
+	}
+	if _, err := parseVmHWM([]byte("Name:\tkthreadd\n")); err == nil {
+		t.Fatal("no VmHWM: want an error")
+	}
+}
+
+func TestDescendants(t *testing.T) {
+	ppid := map[int]int{10: 1, 11: 10, 12: 10, 13: 11, 20: 1, 21: 20}
+	got := descendants(10, ppid)
+	seen := map[int]bool{}
+	for _, p := range got {
+		seen[p] = true
+	}
+	if len(got) != 4 || !seen[10] || !seen[11] || !seen[12] || !seen[13] {
+		t.Fatalf("descendants(10) = %v", got)
+	}
+}
+
+// TestTreeSamplerFakeProc runs the sampler over a synthetic /proc.
+func TestTreeSamplerFakeProc(t *testing.T) {
+	root := t.TempDir()
+	write := func(pid, ppid int, utime, stime, hwmKB int) {
+		d := filepath.Join(root, strconv.Itoa(pid))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		stat := strconv.Itoa(pid) + " (p) S " + strconv.Itoa(ppid) + " 0 0 0 -1 0 0 0 0 0 " + strconv.Itoa(utime) + " " + strconv.Itoa(stime) + " 0 0 20 0 1 0 0 0 0"
+		if err := os.WriteFile(filepath.Join(d, "stat"), []byte(stat), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "status"), []byte("VmHWM:\t"+strconv.Itoa(hwmKB)+" kB\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(100, 1, 100, 50, 1024)  // root: 1.5 s
+	write(101, 100, 20, 30, 2048) // child: 0.5 s
+	write(200, 1, 999, 999, 9999) // unrelated
+	s := newTreeSampler(100)
+	s.procRoot = root
+	s.Sample()
+	write(101, 100, 40, 60, 1024) // child grew CPU, HWM cannot shrink: max kept
+	s.Sample()
+	cpu, rss := s.Totals()
+	if cpu != 2500*time.Millisecond {
+		t.Fatalf("cpu = %v, want 2.5s", cpu)
+	}
+	if rss != (1024+2048)*1024 {
+		t.Fatalf("peak rss = %d", rss)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var xs []time.Duration
+	for i := 100; i >= 1; i-- {
+		xs = append(xs, time.Duration(i)*time.Millisecond)
+	}
+	for _, c := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 50 * time.Millisecond}, {99, 99 * time.Millisecond}, {100, 100 * time.Millisecond}, {0, time.Millisecond}} {
+		if got := percentile(xs, c.p); got != c.want {
+			t.Errorf("p%v = %v, want %v", c.p, got, c.want)
+		}
+	}
+	if percentile(nil, 50) != 0 {
+		t.Error("empty: want 0")
+	}
+}
+
+func TestResultRates(t *testing.T) {
+	r := result{Elapsed: 2 * time.Second, Records: 1000, Bytes: 2e9, CPU: 10 * time.Second}
+	if r.MBps() != 1000 || r.RecPerSec() != 500 || r.CPUPerGB() != 5 {
+		t.Fatalf("MBps %v rec/s %v CPU/GB %v", r.MBps(), r.RecPerSec(), r.CPUPerGB())
+	}
+	tab := throughputTable([]result{r, {Name: "x", Err: "boom | bang"}})
+	if !strings.Contains(tab, "| 2.00 s | 1000.0 | 500 | 5.0 |") || !strings.Contains(tab, "failed: boom / bang") {
+		t.Fatal(tab)
+	}
+}
+
+func TestSpliceSection(t *testing.T) {
+	b, e := "<!-- bench:x begin -->", "<!-- bench:x end -->"
+	doc := spliceSection("# Title\n", b, e, b+"\none\n"+e+"\n")
+	if doc != "# Title\n\n"+b+"\none\n"+e+"\n" {
+		t.Fatalf("append: %q", doc)
+	}
+	doc2 := spliceSection(doc+"tail\n", b, e, b+"\ntwo\n"+e+"\n")
+	if doc2 != "# Title\n\n"+b+"\ntwo\n"+e+"\ntail\n" {
+		t.Fatalf("replace: %q", doc2)
+	}
+}
+
+func TestMM2Properties(t *testing.T) {
+	p := strings.Join(mm2Properties("a1", "b1", "h:1", "h:2", "t"), "\n")
+	for _, want := range []string{"clusters = a1, b1", "a1->b1.enabled = true", "a1->b1.topics = t", "replication.factor = 1"} {
+		if !strings.Contains(p, want) {
+			t.Errorf("missing %q in\n%s", want, p)
+		}
+	}
+	if tn := strings.Join(mm2Tuning(32, "a1", "b1"), "\n"); !strings.Contains(tn, "tasks.max = 32") || !strings.Contains(tn, "b1.producer.batch.size") {
+		t.Errorf("tuning: %s", tn)
+	}
+}

@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/replicate"
+)
+
+// env is what every contender run shares.
+type env struct {
+	src, dst       string // bootstrap addresses
+	srcAdm, dstAdm *kadm.Client
+	topic          string // source topic
+	records        int64
+	size           int
+	partitions     int32
+	runID          string
+	work           string // temp dir: configs, logs, binaries
+	self           string // this binary (for rawpipe)
+	godwitBin      string
+	mm2Libs        string
+	timeout        time.Duration
+	verify         bool
+	logf           func(string, ...any)
+}
+
+// contender is one replicator under test.
+type contender struct {
+	name        string
+	token       string // unique per run and contender: in every name it creates
+	targetTopic string
+	// command builds the process to run (configs written into e.work).
+	command func(e *env) (*exec.Cmd, error)
+	// done reports whether every source record is visible on the target.
+	done func(ctx context.Context, e *env) (bool, error)
+	// settings is a short description for the report.
+	settings string
+}
+
+// contenderNames lists the contenders in their run order.
+var contenderNames = []string{"rawpipe", "godwit-eos", "godwit-alo", "mm2-default", "mm2-tuned"}
+
+func newContender(name string, e *env) (*contender, error) {
+	short := map[string]string{"rawpipe": "rp", "godwit-eos": "ge", "godwit-alo": "ga", "mm2-default": "md", "mm2-tuned": "mt"}[name]
+	if short == "" {
+		return nil, fmt.Errorf("unknown contender %q (known: %s)", name, strings.Join(contenderNames, ", "))
+	}
+	token := e.runID + short
+	c := &contender{name: name, token: token}
+	hwmDone := func(ctx context.Context, e *env) (bool, error) {
+		n, _, err := sumEnd(ctx, e.dstAdm, c.targetTopic)
+		return n >= e.records, err
+	}
+	switch name {
+	case "rawpipe":
+		c.targetTopic = "gwbench-" + token
+		c.settings = "franz-go consume -> produce, fetch max 64 MiB / 8 MiB per partition, linger 5 ms, 256 MiB buffer, no progress kept"
+		c.command = func(e *env) (*exec.Cmd, error) {
+			return exec.Command(e.self, "rawpipe", "-src", e.src, "-dst", e.dst, "-topic", e.topic, "-to", c.targetTopic,
+				"-partitions", fmt.Sprint(e.partitions)), nil
+		}
+		c.done = hwmDone
+	case "godwit-eos", "godwit-alo":
+		delivery := config.DeliveryExactlyOnce
+		if name == "godwit-alo" {
+			delivery = config.DeliveryAtLeastOnce
+		}
+		srcAlias, dstAlias := "p"+token, "s"+token
+		c.targetTopic = srcAlias + "." + e.topic
+		slots := max(16, int(e.partitions+1)/2)
+		c.settings = fmt.Sprintf("delivery %s, slots %d, start earliest, every other setting default", delivery, slots)
+		cfgPath := filepath.Join(e.work, name+".yaml")
+		var cfg *config.Config
+		var flow *config.Flow
+		c.command = func(e *env) (*exec.Cmd, error) {
+			y := fmt.Sprintf(`clusters:
+  %[1]s: { bootstrap_servers: [%[3]q] }
+  %[2]s: { bootstrap_servers: [%[4]q] }
+flows:
+  %[1]s->%[2]s:
+    topics: [%[5]q]
+    start: earliest
+    delivery: %[6]s
+    slots: %[7]d
+http: { listen: "127.0.0.1:0" }
+`, srcAlias, dstAlias, e.src, e.dst, e.topic, delivery, slots)
+			if err := os.WriteFile(cfgPath, []byte(y), 0o644); err != nil {
+				return nil, err
+			}
+			var err error
+			if cfg, err = config.Load(cfgPath); err != nil {
+				return nil, err
+			}
+			flow = cfg.Flows[srcAlias+"->"+dstAlias]
+			return exec.Command(e.godwitBin, "replicate", "-c", cfgPath), nil
+		}
+		// Data visible is not enough for exactly-once (the high watermark
+		// counts transaction markers): done is when godwit's own committed
+		// progress has reached the source end offset on every partition.
+		c.done = func(ctx context.Context, e *env) (bool, error) {
+			if ok, err := hwmDone(ctx, e); !ok || err != nil {
+				return false, err
+			}
+			st, err := replicate.Status(ctx, cfg, flow)
+			if err != nil {
+				return false, err
+			}
+			n := 0
+			for _, p := range st.Partitions {
+				if p.SourceTopic != e.topic {
+					continue
+				}
+				if p.ReplicatedOffset < p.SourceEndOffset {
+					return false, nil
+				}
+				n++
+			}
+			return n == int(e.partitions), nil
+		}
+	case "mm2-default", "mm2-tuned":
+		srcAlias, dstAlias := "a"+token, "b"+token
+		c.targetTopic = srcAlias + "." + e.topic
+		tuned := name == "mm2-tuned"
+		c.settings = "defaults apart from cluster addresses, the topic and replication factors of 1"
+		if tuned {
+			c.settings = strings.Join(mm2Tuning(e.partitions, srcAlias, dstAlias), ", ")
+		}
+		c.command = func(e *env) (*exec.Cmd, error) {
+			props := mm2Properties(srcAlias, dstAlias, e.src, e.dst, e.topic)
+			if tuned {
+				props = append(props, mm2Tuning(e.partitions, srcAlias, dstAlias)...)
+			}
+			pf := filepath.Join(e.work, name+".properties")
+			if err := os.WriteFile(pf, []byte(strings.Join(props, "\n")+"\n"), 0o644); err != nil {
+				return nil, err
+			}
+			lf := filepath.Join(e.work, name+"-log4j2.properties")
+			if err := os.WriteFile(lf, []byte(mm2Log4j(filepath.Join(e.work, name+".log"))), 0o644); err != nil {
+				return nil, err
+			}
+			// The JVM flags are those of Kafka's connect-mirror-maker.sh
+			// (kafka-run-class.sh defaults: 2 GiB heap, G1).
+			args := []string{"-Xms256M", "-Xmx2G", "-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+				"-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent",
+				"-Djava.awt.headless=true", "-Dlog4j2.configurationFile=" + lf,
+				"-cp", filepath.Join(e.mm2Libs, "*"), "org.apache.kafka.connect.mirror.MirrorMaker", pf}
+			return exec.Command("java", args...), nil
+		}
+		c.done = hwmDone
+	}
+	return c, nil
+}
+
+// mm2Properties is "MM2 default": cluster addresses, the flow and its
+// topic, and replication factors of 1 (the test brokers are single nodes).
+func mm2Properties(srcAlias, dstAlias, src, dst, topic string) []string {
+	return []string{
+		"clusters = " + srcAlias + ", " + dstAlias,
+		srcAlias + ".bootstrap.servers = " + src,
+		dstAlias + ".bootstrap.servers = " + dst,
+		srcAlias + "->" + dstAlias + ".enabled = true",
+		srcAlias + "->" + dstAlias + ".topics = " + topic,
+		"replication.factor = 1",
+		"offset-syncs.topic.replication.factor = 1",
+		"checkpoints.topic.replication.factor = 1",
+		"heartbeats.topic.replication.factor = 1",
+		"config.storage.replication.factor = 1",
+		"offset.storage.replication.factor = 1",
+		"status.storage.replication.factor = 1",
+	}
+}
+
+// mm2Tuning is "MM2 tuned": one task per partition, bigger fetches and
+// producer batches.
+func mm2Tuning(partitions int32, srcAlias, dstAlias string) []string {
+	return []string{
+		fmt.Sprintf("tasks.max = %d", partitions),
+		srcAlias + ".consumer.fetch.max.bytes = 67108864",
+		srcAlias + ".consumer.max.partition.fetch.bytes = 8388608",
+		srcAlias + ".consumer.max.poll.records = 2000",
+		dstAlias + ".producer.batch.size = 524288",
+		dstAlias + ".producer.linger.ms = 20",
+		dstAlias + ".producer.buffer.memory = 268435456",
+	}
+}
+
+func mm2Log4j(file string) string {
+	return `status = error
+appender.f.type = File
+appender.f.name = F
+appender.f.fileName = ` + file + `
+appender.f.layout.type = PatternLayout
+appender.f.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.f.ref = F
+`
+}
+
+// run runs one contender on the loaded source topic and measures it.
+func (c *contender) run(ctx context.Context, e *env, lat *latencyOpts) (res result) {
+	res = result{Name: c.name, Records: e.records, Bytes: e.records * int64(e.size), Counted: -1}
+	fail := func(err error) result { res.Err = err.Error(); return res }
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		a := deleteMatching(cctx, e.dstAdm, c.token)
+		b := deleteMatching(cctx, e.srcAdm, c.token)
+		e.logf("  %s: deleted topics %v", c.name, append(a, b...))
+	}()
+	cmd, err := c.command(e)
+	if err != nil {
+		return fail(err)
+	}
+	logPath := filepath.Join(e.work, c.name+".out")
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return fail(err)
+	}
+	defer lf.Close()
+	cmd.Stdout, cmd.Stderr = lf, lf
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return fail(err)
+	}
+	pid := cmd.Process.Pid
+	e.logf("  %s: started pid %d (output %s)", c.name, pid, logPath)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	alive := true
+	defer func() {
+		if alive {
+			stopProcess(cmd, exited, e.logf)
+		}
+	}()
+	samp := newTreeSampler(pid)
+	samp.Start(250 * time.Millisecond)
+	deadline := time.After(e.timeout)
+	tk := time.NewTicker(200 * time.Millisecond)
+	defer tk.Stop()
+	var lastErr error
+	lastLog := time.Now()
+wait:
+	for {
+		select {
+		case err := <-exited:
+			alive = false
+			samp.Stop()
+			return fail(fmt.Errorf("exited early (%v); see %s", err, logPath))
+		case <-deadline:
+			samp.Stop()
+			return fail(fmt.Errorf("not complete after %v (last check error: %v); see %s", e.timeout, lastErr, logPath))
+		case <-ctx.Done():
+			samp.Stop()
+			return fail(ctx.Err())
+		case <-tk.C:
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			ok, err := c.done(cctx, e)
+			cancel()
+			if ok {
+				res.Elapsed = time.Since(t0)
+				break wait
+			}
+			lastErr = err
+			if time.Since(lastLog) > 10*time.Second {
+				lastLog = time.Now()
+				n, _, _ := sumEnd(ctx, e.dstAdm, c.targetTopic)
+				e.logf("  %s: %.0fs, target end offsets sum %d / %d", c.name, time.Since(t0).Seconds(), n, e.records)
+			}
+		}
+	}
+	samp.Stop()
+	res.CPU, res.PeakRSS = samp.Totals()
+	e.logf("  %s: replicated in %v, CPU %v, peak RSS %s", c.name, res.Elapsed.Round(time.Millisecond), res.CPU, fmtMiB(res.PeakRSS))
+
+	if e.verify {
+		n, err := countCommitted(ctx, e.dst, c.targetTopic, e.records, 5*time.Second)
+		if err != nil {
+			e.logf("  %s: verify: %v", c.name, err)
+		}
+		res.Counted = n
+		e.logf("  %s: %d records on the target (read_committed)", c.name, n)
+	}
+	if lat != nil {
+		e.logf("  %s: latency phase, %.0f MB/s for %v", c.name, lat.rate, lat.dur)
+		l, got, err := latencyRun(ctx, e.src, e.dst, e.topic, c.targetTopic, e.partitions, e.size, lat.rate, lat.dur, lat.warmup)
+		if err != nil {
+			res.Err = err.Error()
+		}
+		res.LatencyN = len(l)
+		res.LatencyRateMBps = got
+		if len(l) > 0 {
+			res.LatencyP50 = percentile(l, 50)
+			res.LatencyP99 = percentile(l, 99)
+			res.LatencyMax = percentile(l, 100)
+		}
+		e.logf("  %s: latency p50 %v p99 %v (n=%d)", c.name, res.LatencyP50, res.LatencyP99, res.LatencyN)
+	}
+	stopProcess(cmd, exited, e.logf)
+	alive = false
+	return res
+}
+
+type latencyOpts struct {
+	rate        float64
+	dur, warmup time.Duration
+}
+
+// stopProcess ends exactly the contender's own process: SIGTERM, then
+// SIGKILL after 30 s.
+func stopProcess(cmd *exec.Cmd, exited <-chan error, logf func(string, ...any)) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		logf("  pid %d did not stop within 30 s of SIGTERM: SIGKILL", cmd.Process.Pid)
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}

@@ -1,0 +1,266 @@
+// Command bench compares godwit with a raw franz-go pipe (the ceiling for
+// any client-based replicator) and MirrorMaker 2 on two real Kafka
+// clusters (scripts/kafka.sh up). See docs/benchmarks.md.
+//
+//	go run ./bench -preset smoke
+//	go run ./bench -preset mid -out docs/benchmarks.md
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+type preset struct {
+	records    int64
+	size       int
+	partitions int32
+	latencyDur time.Duration
+}
+
+var presets = map[string]preset{
+	"smoke": {100_000, 1024, 8, 15 * time.Second},
+	"mid":   {500_000, 1024, 32, 30 * time.Second},
+	"full":  {2_000_000, 1024, 32, 60 * time.Second},
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "rawpipe" {
+		if err := rawPipe(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "rawpipe:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	presetName := flag.String("preset", "full", "smoke (100k x 1 KiB, 8 partitions) | mid (500k x 1 KiB, 32) | full (2M x 1 KiB, 32)")
+	records := flag.Int64("records", 0, "records to load (0: the preset's)")
+	size := flag.Int("size", 0, "record value size in bytes (0: the preset's)")
+	partitions := flag.Int("partitions", 0, "source partitions (0: the preset's)")
+	contenders := flag.String("contenders", strings.Join(contenderNames, ","), "contenders to run, in order")
+	primary := flag.String("primary", "127.0.0.1:19092", "source cluster bootstrap (scripts/kafka.sh primary)")
+	secondary := flag.String("secondary", "127.0.0.1:29092", "target cluster bootstrap (scripts/kafka.sh secondary)")
+	out := flag.String("out", "", "Markdown file whose results section for this preset is replaced (e.g. docs/benchmarks.md); empty: stdout only")
+	latency := flag.Bool("latency", true, "after the backlog, measure end-to-end latency under a steady load")
+	latRate := flag.Float64("latency-rate", 10, "steady load of the latency phase, MB/s")
+	latDur := flag.Duration("latency-duration", 0, "length of the latency phase (0: the preset's)")
+	latWarm := flag.Duration("latency-warmup", 5*time.Second, "records produced in the first part of the latency phase are not measured")
+	verify := flag.Bool("verify", true, "count the target's records with a read_committed consumer after each backlog run")
+	timeout := flag.Duration("timeout", 30*time.Minute, "give up on a contender after this long")
+	mm2Libs := flag.String("mm2-libs", "", "MirrorMaker 2 classpath folder (default: <repo>/.cache/connect-mirror-4.3.1/libs, fetched by scripts/kafka.sh)")
+	flag.Parse()
+
+	p, ok := presets[*presetName]
+	if !ok {
+		return fmt.Errorf("unknown -preset %q", *presetName)
+	}
+	if *records > 0 {
+		p.records = *records
+	}
+	if *size > 0 {
+		p.size = *size
+	}
+	if *partitions > 0 {
+		p.partitions = int32(*partitions)
+	}
+	if *latDur > 0 {
+		p.latencyDur = *latDur
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	if *mm2Libs == "" {
+		*mm2Libs = filepath.Join(root, ".cache", "connect-mirror-4.3.1", "libs")
+	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+	var rid [3]byte
+	_, _ = rand.Read(rid[:])
+	runID := "b" + hex.EncodeToString(rid[:])
+	work, err := os.MkdirTemp("", "godwit-bench-"+runID+"-")
+	if err != nil {
+		return err
+	}
+	logf("run %s, work dir %s (configs, logs)", runID, work)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	e := &env{
+		src: *primary, dst: *secondary, topic: "gwbench-" + runID + "-src",
+		records: p.records, size: p.size, partitions: p.partitions,
+		runID: runID, work: work, self: self, mm2Libs: *mm2Libs, timeout: *timeout, verify: *verify, logf: logf,
+	}
+	var cs []*contender
+	for _, n := range strings.Split(*contenders, ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		c, err := newContender(n, e)
+		if err != nil {
+			return err
+		}
+		cs = append(cs, c)
+		if strings.HasPrefix(n, "godwit") && e.godwitBin == "" {
+			e.godwitBin = filepath.Join(work, "godwit")
+			logf("building godwit into %s", e.godwitBin)
+			b := exec.CommandContext(ctx, "go", "build", "-o", e.godwitBin, "./cmd/godwit")
+			b.Dir, b.Stdout, b.Stderr = root, os.Stderr, os.Stderr
+			if err := b.Run(); err != nil {
+				return fmt.Errorf("go build ./cmd/godwit: %w", err)
+			}
+		}
+		if strings.HasPrefix(n, "mm2") {
+			if _, err := os.Stat(filepath.Join(*mm2Libs, "connect-mirror-4.3.1.jar")); err != nil {
+				return fmt.Errorf("MirrorMaker 2 jars not found in %s (run scripts/kafka.sh fetch): %w", *mm2Libs, err)
+			}
+		}
+	}
+
+	srcCl, err := newClient(e.src)
+	if err != nil {
+		return err
+	}
+	defer srcCl.Close()
+	dstCl, err := newClient(e.dst)
+	if err != nil {
+		return err
+	}
+	defer dstCl.Close()
+	e.srcAdm, e.dstAdm = kadm.NewClient(srcCl), kadm.NewClient(dstCl)
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := e.srcAdm.DeleteTopics(cctx, e.topic); err != nil {
+			logf("delete %s: %v", e.topic, err)
+		}
+	}()
+
+	logf("loading %d records x %d B into %s (%d partitions) on %s", e.records, e.size, e.topic, e.partitions, e.src)
+	if err := createTopic(ctx, e.srcAdm, e.topic, e.partitions); err != nil {
+		return err
+	}
+	loadTime, err := load(ctx, e.src, e.topic, e.records, e.size, e.partitions, logf)
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	loadMBps := float64(e.records*int64(e.size)) / 1e6 / loadTime.Seconds()
+	logf("loaded in %v (%.1f MB/s)", loadTime.Round(time.Millisecond), loadMBps)
+
+	var lat *latencyOpts
+	if *latency {
+		lat = &latencyOpts{rate: *latRate, dur: p.latencyDur, warmup: *latWarm}
+	}
+	var results []result
+	for _, c := range cs {
+		if ctx.Err() != nil {
+			break
+		}
+		logf("contender %s", c.name)
+		r := c.run(ctx, e, lat)
+		if r.Err != "" {
+			logf("  %s: %s", c.name, r.Err)
+		}
+		results = append(results, r)
+	}
+
+	rep := report{
+		Preset: *presetName, P: p, Command: commandLine(), Started: time.Now(),
+		LoadTime: loadTime, LoadMBps: loadMBps, Results: results, Contenders: cs, Latency: lat,
+		Machine: machine(),
+	}
+	md := rep.markdown()
+	fmt.Println(md)
+	if *out != "" {
+		path := *out
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(root, path)
+		}
+		if err := replaceSection(path, "results-"+*presetName, md); err != nil {
+			return err
+		}
+		logf("wrote %s", path)
+	}
+	return nil
+}
+
+func repoRoot() (string, error) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("no go.mod above the working directory: run from the godwit repository")
+		}
+		d = parent
+	}
+}
+
+func commandLine() string {
+	args := []string{"go run ./bench"}
+	flag.Visit(func(f *flag.Flag) {
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			args = append(args, fmt.Sprintf("-%s=%s", f.Name, f.Value))
+			return
+		}
+		args = append(args, fmt.Sprintf("-%s %s", f.Name, f.Value))
+	})
+	return strings.Join(args, " ")
+}
+
+// machine describes the host for the report.
+func machine() string {
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
+				var kb float64
+				fmt.Sscan(f[1], &kb)
+				mem = fmt.Sprintf("%.0f GiB RAM", kb/(1<<20))
+			}
+		}
+	}
+	cpu := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	java := ""
+	if o, err := exec.Command("java", "-version").CombinedOutput(); err == nil {
+		java = strings.SplitN(strings.TrimSpace(string(o)), "\n", 2)[0]
+	}
+	return fmt.Sprintf("%d CPUs (%s), %s, %s/%s, %s, %s", runtime.NumCPU(), cpu, mem, runtime.GOOS, runtime.GOARCH, runtime.Version(), java)
+}

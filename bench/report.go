@@ -1,0 +1,71 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+type report struct {
+	Preset     string
+	P          preset
+	Command    string
+	Started    time.Time
+	Machine    string
+	LoadTime   time.Duration
+	LoadMBps   float64
+	Results    []result
+	Contenders []*contender
+	Latency    *latencyOpts
+}
+
+func (r report) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### Preset `%s`: %d records x %d B over %d partitions (%s)\n\n", r.Preset, r.P.records, r.P.size, r.P.partitions, r.Started.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "Command: `%s`\n\n", r.Command)
+	fmt.Fprintf(&b, "Machine: %s. Both Kafka clusters ran on the same machine, and other processes may have been running.\n\n", r.Machine)
+	fmt.Fprintf(&b, "Source loaded in %.2f s (%.1f MB/s, acks=all, idempotent, uncompressed random values).\n\n", r.LoadTime.Seconds(), r.LoadMBps)
+	b.WriteString("Backlog replication (loopback):\n\n")
+	b.WriteString(throughputTable(r.Results))
+	if r.Latency != nil {
+		fmt.Fprintf(&b, "\nEnd-to-end latency at a steady %.0f MB/s for %v (first %v not measured), produce timestamp to receipt by a read_committed consumer of the target:\n\n", r.Latency.rate, r.Latency.dur, r.Latency.warmup)
+		b.WriteString(latencyTable(r.Results))
+	}
+	b.WriteString("\nContender settings:\n\n")
+	for _, c := range r.Contenders {
+		fmt.Fprintf(&b, "- `%s`: %s\n", c.name, c.settings)
+	}
+	return b.String()
+}
+
+// replaceSection writes md between the markers of section id in path,
+// replacing what was there, or appends the section (creating the file).
+func replaceSection(path, id, md string) error {
+	begin := "<!-- bench:" + id + " begin -->"
+	end := "<!-- bench:" + id + " end -->"
+	block := begin + "\n" + md + "\n" + end + "\n"
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return os.WriteFile(path, []byte(spliceSection(string(old), begin, end, block)), 0o644)
+}
+
+func spliceSection(doc, begin, end, block string) string {
+	i := strings.Index(doc, begin)
+	j := strings.Index(doc, end)
+	if i >= 0 && j > i {
+		rest := doc[j+len(end):]
+		rest = strings.TrimPrefix(rest, "\n")
+		return doc[:i] + block + rest
+	}
+	if doc != "" && !strings.HasSuffix(doc, "\n") {
+		doc += "\n"
+	}
+	if doc != "" {
+		doc += "\n"
+	}
+	return doc + block
+}
