@@ -135,7 +135,11 @@ func (s *session) run(ctx context.Context) (err error) {
 	popts := []kgo.Opt{
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchMaxBytesFn(s.batchLimit),
-		kgo.MaxBufferedBytes(256 << 20),
+		// Memory per slot is bounded by max_batch_bytes: the producer
+		// buffers at most two batches, the consumer fetches one ahead.
+		// Catching up a large backlog then needs no more memory than
+		// steady state.
+		kgo.MaxBufferedBytes(2*f.cfg.MaxBatchBytes+(1<<20)),
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.UnknownTopicRetries(5),
 		kgo.MetadataMinAge(250 * time.Millisecond),
@@ -168,7 +172,17 @@ func (s *session) run(ctx context.Context) (err error) {
 		}
 	}
 	s.stored = stored
-	defer func() { f.m.AssignedParts.WithLabelValues(f.cfg.Name).Sub(float64(len(s.active))) }()
+	defer func() {
+		f.m.AssignedParts.WithLabelValues(f.cfg.Name).Sub(float64(len(s.active)))
+		// Another instance may own these partitions next: drop their
+		// per-partition series here so dashboards do not show a stale
+		// lag from this instance.
+		for tp := range s.active {
+			part := strconv.Itoa(int(tp.Partition))
+			f.m.Lag.DeleteLabelValues(f.cfg.Name, tp.Topic, part)
+			f.m.LastTimestamp.DeleteLabelValues(f.cfg.Name, tp.Topic, part)
+		}
+	}()
 	defer func() {
 		if s.cons != nil {
 			s.cons.Close()
@@ -361,8 +375,8 @@ func (s *session) newConsumer(parts map[string]map[int32]kgo.Offset) error {
 		// aborted transaction would show lag forever.
 		kgo.KeepControlRecords(),
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
-		kgo.FetchMaxBytes(64<<20),
-		kgo.FetchMaxPartitionBytes(8<<20),
+		kgo.FetchMaxBytes(int32(f.cfg.MaxBatchBytes)),
+		kgo.FetchMaxPartitionBytes(int32(min(f.cfg.MaxBatchBytes, 1<<20))),
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.ConsumePartitions(parts),
