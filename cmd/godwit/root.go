@@ -54,6 +54,11 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
+	// Risky but valid settings (insecure TLS, world-readable secrets,
+	// PLAIN without TLS) are said before any command acts on them.
+	for _, w := range c.AllWarnings() {
+		fmt.Fprintf(g.stderr, "godwit: warning: %s\n", w)
+	}
 	return c, nil
 }
 
