@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"sync"
@@ -91,12 +92,7 @@ func kinded(kind string, err error) error { return &kindError{kind, err} }
 // makes retries safe.
 type session struct {
 	w   *slotWorker
-	log interface {
-		Info(string, ...any)
-		Warn(string, ...any)
-		Error(string, ...any)
-		Debug(string, ...any)
-	}
+	log *slog.Logger
 
 	prod, cons *kgo.Client
 	partsVer   int64
@@ -139,7 +135,7 @@ func (s *session) run(ctx context.Context) (err error) {
 		// buffers at most two batches, the consumer fetches one ahead.
 		// Catching up a large backlog then needs no more memory than
 		// steady state.
-		kgo.MaxBufferedBytes(2*f.cfg.MaxBatchBytes+(1<<20)),
+		kgo.MaxBufferedBytes(2*f.cfg.MaxBatchBytes + (1 << 20)),
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.UnknownTopicRetries(5),
 		kgo.MetadataMinAge(250 * time.Millisecond),
@@ -164,7 +160,6 @@ func (s *session) run(ctx context.Context) (err error) {
 	}
 	s.active = map[TP]*partState{}
 	s.consumed = map[TP]struct{}{}
-	s.limits = map[string]int32{}
 	stored := map[TP]PartitionProgress{}
 	if prog != nil {
 		for _, p := range prog.Partitions {
