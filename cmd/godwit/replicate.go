@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/godwit/godwit/internal/metrics"
+	"github.com/godwit/godwit/internal/offsets"
 	"github.com/godwit/godwit/internal/replicate"
 )
 
@@ -51,7 +52,13 @@ through a consumer group on the target cluster.`,
 				return err
 			}
 			defer srv.Close()
+			// Checkpoints and group offset sync run alongside, per flow.
+			stopOffsets, err := offsets.Start(cmd.Context(), cfg, r, log, offsets.NewMetrics(reg))
+			if err != nil {
+				return err
+			}
 			err = r.Run(cmd.Context())
+			stopOffsets()
 			log.Info("replicator stopped")
 			return err
 		},

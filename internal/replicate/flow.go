@@ -57,15 +57,14 @@ type Flow struct {
 	// setup, once the clients exist).
 	sync *metasync.Syncer
 
-	mu        sync.Mutex
-	parts     map[TP]partInfo // selected source partitions ready on the target
-	partsVer  atomic.Int64
-	slots     map[int]*slotWorker
-	stopped   map[TP]stopInfo
-	ready     atomic.Bool // first discovery done and joined
-	lastErr   atomic.Value
-	startedAt time.Time
-	runCtx    context.Context
+	mu       sync.Mutex
+	parts    map[TP]partInfo // selected source partitions ready on the target
+	partsVer atomic.Int64
+	slots    map[int]*slotWorker
+	stopped  map[TP]stopInfo
+	ready    atomic.Bool // first discovery done and joined
+	lastErr  atomic.Value
+	runCtx   context.Context
 }
 
 type partInfo struct {
@@ -121,7 +120,6 @@ func (f *Flow) setErr(err error) { f.lastErr.Store(err) }
 // and returns only when ctx ends or on a configuration problem no retry
 // can fix.
 func (f *Flow) Run(ctx context.Context) error {
-	f.startedAt = f.now()
 	f.runCtx = ctx
 	var err error
 	// Admin metadata may be at most half a second old, so a topic
@@ -492,6 +490,14 @@ func (f *Flow) stopSlots(slots []int32) {
 // heartbeatSlot is the slot whose owner writes heartbeats, so a flow
 // writes one heartbeat stream however many instances run it.
 func (f *Flow) heartbeatSlot() int { return SlotOf(TP{naming.HeartbeatTopic, 0}, f.cfg.Slots) }
+
+// OwnsSlot reports whether this process currently owns slot s of the
+// flow (used to run once-per-flow work, such as checkpoints, on one
+// instance).
+func (f *Flow) OwnsSlot(s int) bool { return f.ownsSlot(s) }
+
+// Config is the flow's configuration.
+func (f *Flow) Config() *config.Flow { return f.cfg }
 
 func (f *Flow) ownsSlot(s int) bool {
 	f.mu.Lock()
