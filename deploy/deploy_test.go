@@ -72,34 +72,9 @@ var external = map[string]string{
 
 // ---- the godwit binary, built once like deploy/docker/Dockerfile builds it
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // godwitBinary builds cmd/godwit with CGO_ENABLED=0 and -trimpath, the
 // Dockerfile's settings.
-func godwitBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "godwit-deploy-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "godwit")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", binPath, "github.com/godwit/godwit/cmd/godwit")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+func godwitBinary(t *testing.T) string { return testkit.GodwitBinary(t) }
 
 // ---- a replicator on the embedded clusters
 

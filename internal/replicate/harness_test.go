@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -22,64 +20,10 @@ import (
 	"github.com/godwit/godwit/internal/testkit"
 )
 
-// The kill -9 and scale-out tests run godwit as real processes, built once.
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+func godwitBinary(t *testing.T) string { return testkit.GodwitBinary(t) }
 
-func godwitBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "godwit-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "godwit")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/godwit/godwit/cmd/godwit").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-// flowConfig writes a config for the pair with cluster aliases unique to
-// the test, so tests sharing real clusters never share progress topics,
-// groups or transactional ids. It returns the path and the aliases.
 func flowConfig(t *testing.T, p testkit.Pair, naming string, flowBody string, bidirectional bool) (path, src, dst string) {
-	t.Helper()
-	id := strings.TrimPrefix(testkit.UniqueName(t, "x"), "x")
-	id = strings.NewReplacer("/", "", "_", "", ".", "", "-", "").Replace(id)
-	if len(id) > 12 {
-		id = id[len(id)-12:]
-	}
-	src, dst = "a"+id, "b"+id
-	var b strings.Builder
-	fmt.Fprintf(&b, "clusters:\n  %s: {bootstrap_servers: [%s]}\n  %s: {bootstrap_servers: [%s]}\n", src, quote(p.Primary.Addrs), dst, quote(p.Secondary.Addrs))
-	fmt.Fprintf(&b, "flows:\n  %s->%s: {naming: %s, %s}\n", src, dst, naming, flowBody)
-	if bidirectional {
-		fmt.Fprintf(&b, "  %s->%s: {naming: %s, %s}\n", dst, src, naming, flowBody)
-	}
-	b.WriteString("http: {listen: \"127.0.0.1:0\"}\n")
-	path = filepath.Join(t.TempDir(), "godwit.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path, src, dst
-}
-
-func quote(ss []string) string {
-	q := make([]string, len(ss))
-	for i, s := range ss {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return strings.Join(q, ", ")
+	return testkit.FlowConfigFile(t, p, naming, flowBody, bidirectional)
 }
 
 // proc is a godwit replicate process.
