@@ -38,6 +38,9 @@ type Config struct {
 	Clusters map[string]*Cluster `yaml:"clusters" json:"clusters"`
 	Flows    map[string]*Flow    `yaml:"flows" json:"flows"`
 	HTTP     HTTP                `yaml:"http" json:"http"`
+	// Cutover is the hook `godwit failover` runs once the target is the
+	// new primary, so clients move (DNS, service discovery, config).
+	Cutover Cutover `yaml:"cutover" json:"cutover"`
 
 	// path is the file the config was read from, for error messages.
 	path string
@@ -105,6 +108,14 @@ type Flow struct {
 
 	topics, topicsExclude, groups, groupsExclude []*regexp.Regexp
 	startTime                                    time.Time
+}
+
+// Cutover is the failover hook: Command runs through "sh -c" with
+// environment variables naming the new bootstrap servers, the flow and the
+// groups (docs/failover.md), bounded by Timeout. Empty Command: no hook.
+type Cutover struct {
+	Command string   `yaml:"command" json:"command"`
+	Timeout Duration `yaml:"timeout" json:"timeout"`
 }
 
 // HTTP is the metrics/health endpoint.

@@ -17,6 +17,7 @@ const (
 	DefaultCommitInterval     = 100 * time.Millisecond
 	DefaultDialTimeout        = 10 * time.Second
 	DefaultHTTPListen         = "127.0.0.1:9464"
+	DefaultCutoverTimeout     = 30 * time.Second
 )
 
 // DefaultGroupsExclude mirrors MM2's groups.exclude, plus godwit's own
@@ -26,6 +27,9 @@ var DefaultGroupsExclude = []string{`console-consumer-.*`, `connect-.*`, `__.*`,
 func (c *Config) applyDefaults() {
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = DefaultHTTPListen
+	}
+	if c.Cutover.Timeout == 0 {
+		c.Cutover.Timeout = Duration(DefaultCutoverTimeout)
 	}
 	for _, cl := range c.Clusters {
 		if cl == nil {

@@ -30,6 +30,9 @@ func (c *Config) validate(loc *locator) error {
 			return err
 		}
 	}
+	if c.Cutover.Timeout < 0 {
+		return loc.errorf("cutover.timeout", "timeout must be positive, got %s", c.Cutover.Timeout.D())
+	}
 	for _, name := range sortedKeys(c.Flows) {
 		f := c.Flows[name]
 		p := "flows." + name
