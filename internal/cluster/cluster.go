@@ -25,6 +25,10 @@ type Cluster struct {
 	Alias  string
 	Config *config.Cluster
 
+	// Hooks are added to every client of this cluster (e.g. franz-go's
+	// Prometheus plugin, labelled with the cluster alias).
+	Hooks []kgo.Hook
+
 	// warnings are the config's warnings for this cluster, logged once
 	// per process by the first client built with a logger.
 	warnings []string
@@ -59,6 +63,9 @@ func (c *Cluster) Opts(role string, logger *slog.Logger) []kgo.Opt {
 	if logger != nil {
 		opts = append(opts, kgo.WithLogger(kgoLogger{logger.With("cluster", c.Alias, "client", role)}))
 		c.logWarnings(logger)
+	}
+	if len(c.Hooks) > 0 {
+		opts = append(opts, kgo.WithHooks(c.Hooks...))
 	}
 	sec, err := c.SecurityOpts()
 	if err != nil {

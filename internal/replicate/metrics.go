@@ -1,7 +1,10 @@
 package replicate
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/godwit/godwit/internal/metasync"
 )
@@ -9,6 +12,10 @@ import (
 // Metrics are the replicator's Prometheus series. One Metrics is shared by
 // every flow of a process; series carry a flow label.
 type Metrics struct {
+	reg     prometheus.Registerer
+	mu      sync.Mutex
+	clients map[string]*kprom.Metrics // per cluster alias
+
 	Records          *prometheus.CounterVec
 	Bytes            *prometheus.CounterVec
 	Filtered         *prometheus.CounterVec
@@ -32,6 +39,8 @@ type Metrics struct {
 // NewMetrics registers the replicator's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
+		reg:     reg,
+		clients: map[string]*kprom.Metrics{},
 		Records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "godwit_replicated_records_total", Help: "Records committed to the target, per flow and source topic.",
 		}, []string{"flow", "topic"}),
@@ -88,4 +97,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.LostToRetention, m.TopicsReplicated, m.Heartbeats)
 	m.Sync = metasync.NewMetrics(reg)
 	return m
+}
+
+// ClientMetrics returns franz-go's client metrics (kprom) for one cluster,
+// labelled cluster=<alias> and by client id, so brokers of the source and
+// the target are told apart. One instance serves every client of that
+// cluster in the process.
+func (m *Metrics) ClientMetrics(alias string) *kprom.Metrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if km, ok := m.clients[alias]; ok {
+		return km
+	}
+	km := kprom.NewMetrics("godwit_kafka",
+		kprom.Registerer(prometheus.WrapRegistererWith(prometheus.Labels{"cluster": alias}, m.reg)),
+		kprom.WithClientLabel())
+	m.clients[alias] = km
+	return km
 }

@@ -103,6 +103,17 @@ func TestFidelityExactlyOnce(t *testing.T) {
 		if ok, why := ip.r.Ready(); !ok {
 			t.Errorf("not ready: %s", why)
 		}
+		// franz-go's client metrics, labelled per cluster.
+		for _, alias := range []string{src, dst} {
+			if n := ip.metric("godwit_kafka_read_bytes_total", map[string]string{"cluster": alias}); n <= 0 {
+				t.Errorf("godwit_kafka_read_bytes_total{cluster=%q} = %v, want > 0", alias, n)
+			}
+		}
+		// Heartbeats reach the target while the flow runs.
+		testkit.Eventually(t, 30*time.Second, func() (bool, string) {
+			n := ip.metric("godwit_replicated_records_total", map[string]string{"flow": flow, "topic": naming.HeartbeatTopic})
+			return n >= 2, fmt.Sprintf("%v heartbeats replicated", n)
+		})
 		checkOffsetMap(t, p, cfg.Flows[flow], topic, target, 4)
 	})
 }
