@@ -38,7 +38,13 @@ type env struct {
 type contender struct {
 	name        string
 	token       string // unique per run and contender: in every name it creates
-	targetTopic string
+	prefix      string // target topic = prefix + "." + source topic
+	targetTopic string // target of the backlog topic
+	// latTopic is the contender's own, initially empty source topic for
+	// the latency phase (replicated from the start along with the
+	// backlog, so the latency load never adds to another contender's
+	// backlog).
+	latTopic string
 	// command builds the process to run (configs written into e.work).
 	command func(e *env) (*exec.Cmd, error)
 	// done reports whether every source record is visible on the target.
@@ -56,17 +62,18 @@ func newContender(name string, e *env) (*contender, error) {
 		return nil, fmt.Errorf("unknown contender %q (known: %s)", name, strings.Join(contenderNames, ", "))
 	}
 	token := e.runID + short
-	c := &contender{name: name, token: token}
+	c := &contender{name: name, token: token, latTopic: "gwbench-" + token + "-lat"}
+	topics := []string{e.topic, c.latTopic}
 	hwmDone := func(ctx context.Context, e *env) (bool, error) {
 		n, _, err := sumEnd(ctx, e.dstAdm, c.targetTopic)
 		return n >= e.records, err
 	}
 	switch name {
 	case "rawpipe":
-		c.targetTopic = "gwbench-" + token
+		c.prefix = token
 		c.settings = "franz-go consume -> produce, fetch max 64 MiB / 8 MiB per partition, linger 5 ms, 256 MiB buffer, no progress kept"
 		c.command = func(e *env) (*exec.Cmd, error) {
-			return exec.Command(e.self, "rawpipe", "-src", e.src, "-dst", e.dst, "-topic", e.topic, "-to", c.targetTopic,
+			return exec.Command(e.self, "rawpipe", "-src", e.src, "-dst", e.dst, "-topics", strings.Join(topics, ","), "-prefix", c.prefix,
 				"-partitions", fmt.Sprint(e.partitions)), nil
 		}
 		c.done = hwmDone
@@ -76,7 +83,7 @@ func newContender(name string, e *env) (*contender, error) {
 			delivery = config.DeliveryAtLeastOnce
 		}
 		srcAlias, dstAlias := "p"+token, "s"+token
-		c.targetTopic = srcAlias + "." + e.topic
+		c.prefix = srcAlias
 		slots := max(16, int(e.partitions+1)/2)
 		c.settings = fmt.Sprintf("delivery %s, slots %d, start earliest, every other setting default", delivery, slots)
 		cfgPath := filepath.Join(e.work, name+".yaml")
@@ -88,12 +95,12 @@ func newContender(name string, e *env) (*contender, error) {
   %[2]s: { bootstrap_servers: [%[4]q] }
 flows:
   %[1]s->%[2]s:
-    topics: [%[5]q]
+    topics: [%[5]s]
     start: earliest
     delivery: %[6]s
     slots: %[7]d
 http: { listen: "127.0.0.1:0" }
-`, srcAlias, dstAlias, e.src, e.dst, e.topic, delivery, slots)
+`, srcAlias, dstAlias, e.src, e.dst, quoteList(topics), delivery, slots)
 			if err := os.WriteFile(cfgPath, []byte(y), 0o644); err != nil {
 				return nil, err
 			}
@@ -129,14 +136,14 @@ http: { listen: "127.0.0.1:0" }
 		}
 	case "mm2-default", "mm2-tuned":
 		srcAlias, dstAlias := "a"+token, "b"+token
-		c.targetTopic = srcAlias + "." + e.topic
+		c.prefix = srcAlias
 		tuned := name == "mm2-tuned"
 		c.settings = "defaults apart from cluster addresses, the topic and replication factors of 1"
 		if tuned {
 			c.settings = strings.Join(mm2Tuning(e.partitions, srcAlias, dstAlias), ", ")
 		}
 		c.command = func(e *env) (*exec.Cmd, error) {
-			props := mm2Properties(srcAlias, dstAlias, e.src, e.dst, e.topic)
+			props := mm2Properties(srcAlias, dstAlias, e.src, e.dst, strings.Join(topics, ", "))
 			if tuned {
 				props = append(props, mm2Tuning(e.partitions, srcAlias, dstAlias)...)
 			}
@@ -158,18 +165,29 @@ http: { listen: "127.0.0.1:0" }
 		}
 		c.done = hwmDone
 	}
+	c.targetTopic = c.targetOf(e.topic)
 	return c, nil
 }
 
+func (c *contender) targetOf(topic string) string { return c.prefix + "." + topic }
+
+func quoteList(xs []string) string {
+	q := make([]string, len(xs))
+	for i, x := range xs {
+		q[i] = fmt.Sprintf("%q", x)
+	}
+	return strings.Join(q, ", ")
+}
+
 // mm2Properties is "MM2 default": cluster addresses, the flow and its
-// topic, and replication factors of 1 (the test brokers are single nodes).
-func mm2Properties(srcAlias, dstAlias, src, dst, topic string) []string {
+// topics (a comma list), and replication factors of 1 (the test brokers are single nodes).
+func mm2Properties(srcAlias, dstAlias, src, dst, topics string) []string {
 	return []string{
 		"clusters = " + srcAlias + ", " + dstAlias,
 		srcAlias + ".bootstrap.servers = " + src,
 		dstAlias + ".bootstrap.servers = " + dst,
 		srcAlias + "->" + dstAlias + ".enabled = true",
-		srcAlias + "->" + dstAlias + ".topics = " + topic,
+		srcAlias + "->" + dstAlias + ".topics = " + topics,
 		"replication.factor = 1",
 		"offset-syncs.topic.replication.factor = 1",
 		"checkpoints.topic.replication.factor = 1",
@@ -217,6 +235,9 @@ func (c *contender) run(ctx context.Context, e *env, lat *latencyOpts) (res resu
 		b := deleteMatching(cctx, e.srcAdm, c.token)
 		e.logf("  %s: deleted topics %v", c.name, append(a, b...))
 	}()
+	if err := createTopic(ctx, e.srcAdm, c.latTopic, e.partitions); err != nil {
+		return fail(err)
+	}
 	cmd, err := c.command(e)
 	if err != nil {
 		return fail(err)
@@ -292,7 +313,7 @@ wait:
 	}
 	if lat != nil {
 		e.logf("  %s: latency phase, %.0f MB/s for %v", c.name, lat.rate, lat.dur)
-		l, got, err := latencyRun(ctx, e.src, e.dst, e.topic, c.targetTopic, e.partitions, e.size, lat.rate, lat.dur, lat.warmup)
+		l, got, err := latencyRun(ctx, e.src, e.dst, c.latTopic, c.targetOf(c.latTopic), e.partitions, e.size, lat.rate, lat.dur, lat.warmup)
 		if err != nil {
 			res.Err = err.Error()
 		}

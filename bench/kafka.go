@@ -183,19 +183,12 @@ func countCommitted(ctx context.Context, addr, topic string, want int64, idle ti
 // every record produced after warmup, the time from its produce timestamp
 // until a read_committed consumer of dstTopic on the target received it.
 func latencyRun(ctx context.Context, srcAddr, dstAddr, srcTopic, dstTopic string, partitions int32, size int, rateMBps float64, dur, warmup time.Duration) (lat []time.Duration, achievedMBps float64, err error) {
-	dst, err := newClient(dstAddr)
-	if err != nil {
-		return nil, 0, err
-	}
-	ends, err := kadm.NewClient(dst).ListEndOffsets(ctx, dstTopic)
-	dst.Close()
-	if err != nil {
-		return nil, 0, err
-	}
-	start := map[string]map[int32]kgo.Offset{dstTopic: {}}
-	ends.Each(func(o kadm.ListedOffset) { start[dstTopic][o.Partition] = kgo.NewOffset().At(o.Offset) })
+	// The target topic is the replica of a topic nothing was written to
+	// before this phase: reading it from the start reads only this
+	// phase's records (and works before the replicator has created it).
 	cons, err := newClient(dstAddr,
-		kgo.ConsumePartitions(start),
+		kgo.ConsumeTopics(dstTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(100*time.Millisecond),
 	)

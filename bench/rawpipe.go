@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,9 +26,9 @@ func rawPipe(args []string) error {
 	fs := flag.NewFlagSet("rawpipe", flag.ExitOnError)
 	src := fs.String("src", "", "source bootstrap")
 	dst := fs.String("dst", "", "target bootstrap")
-	topic := fs.String("topic", "", "source topic")
-	to := fs.String("to", "", "target topic")
-	partitions := fs.Int("partitions", 0, "partitions of the target topic to create")
+	topicList := fs.String("topics", "", "source topics, comma separated")
+	prefix := fs.String("prefix", "", "target topic = <prefix>.<source topic>")
+	partitions := fs.Int("partitions", 0, "partitions of the target topics to create")
 	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -41,11 +42,16 @@ func rawPipe(args []string) error {
 		return err
 	}
 	defer prod.Close()
-	if err := createTopic(ctx, kadm.NewClient(prod), *to, int32(*partitions)); err != nil {
-		return err
+	topics := strings.Split(*topicList, ",")
+	target := map[string]string{}
+	for _, t := range topics {
+		target[t] = *prefix + "." + t
+		if err := createTopic(ctx, kadm.NewClient(prod), target[t], int32(*partitions)); err != nil {
+			return err
+		}
 	}
 	cons, err := newClient(*src,
-		kgo.ConsumeTopics(*topic),
+		kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxBytes(64<<20),
@@ -80,7 +86,7 @@ func rawPipe(args []string) error {
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
 			prod.Produce(ctx, &kgo.Record{
-				Topic: *to, Partition: r.Partition,
+				Topic: target[r.Topic], Partition: r.Partition,
 				Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp,
 			}, onErr)
 		})
