@@ -22,6 +22,7 @@ import (
 
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/journal"
 	"github.com/godwit/godwit/internal/metasync"
 	"github.com/godwit/godwit/internal/naming"
 )
@@ -62,6 +63,9 @@ type Flow struct {
 	partsVer atomic.Int64
 	slots    map[int]*slotWorker
 	stopped  map[TP]stopInfo
+	// failedOver are source topics `godwit failover` handed to the
+	// target's producers (from the journal): never written again.
+	failedOver map[string]bool
 	ready    atomic.Bool // first discovery done and joined
 	lastErr  atomic.Value
 	runCtx   context.Context
@@ -270,13 +274,16 @@ func (f *Flow) discover(ctx context.Context) error {
 	if err != nil {
 		return cluster.Explain(f.opts.Source, fmt.Errorf("flow %s: list topics: %w", f.cfg.Name, err))
 	}
+	if err := f.refreshFailedOver(ctx); err != nil {
+		f.log.Warn("cannot read the failover journal; keeping the previous set of failed-over topics", "err", err)
+	}
 	want := map[string]int32{} // source topic -> partitions
 	selected := kadm.TopicDetails{}
 	for _, d := range src.Sorted() {
 		if d.Err != nil {
 			continue
 		}
-		if f.policy.Select(d.Topic) != naming.Selected {
+		if f.policy.Select(d.Topic) != naming.Selected || f.isFailedOver(d.Topic) {
 			continue
 		}
 		want[d.Topic] = int32(len(d.Partitions))
@@ -310,7 +317,7 @@ func (f *Flow) discover(ctx context.Context) error {
 	f.mu.Lock()
 	gone := map[string]bool{}
 	for tp := range f.parts {
-		if _, ok := want[tp.Topic]; !ok {
+		if _, ok := want[tp.Topic]; !ok && !f.failedOver[tp.Topic] {
 			gone[tp.Topic] = true
 		}
 	}
@@ -339,11 +346,47 @@ func (f *Flow) partitionsForSlot(slot int) map[TP]partInfo {
 	defer f.mu.Unlock()
 	out := map[TP]partInfo{}
 	for tp, info := range f.parts {
-		if SlotOf(tp, f.cfg.Slots) == slot {
+		if SlotOf(tp, f.cfg.Slots) == slot && !f.failedOver[tp.Topic] {
 			out[tp] = info
 		}
 	}
 	return out
+}
+
+// refreshFailedOver reads the flow's failover state from the target's
+// journal; topics newly failed over are dropped from the published set
+// (slot workers let go of them at their next batch boundary).
+func (f *Flow) refreshFailedOver(ctx context.Context) error {
+	st, err := journal.ReadFlowState(ctx, f.dstCl, f.cfg)
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	for _, t := range st.FailedOverTopics() {
+		set[t] = true
+	}
+	f.mu.Lock()
+	var added []string
+	for t := range set {
+		if !f.failedOver[t] {
+			added = append(added, t)
+		}
+	}
+	changed := len(added) > 0 || len(set) != len(f.failedOver)
+	f.failedOver = set
+	f.mu.Unlock()
+	if changed {
+		sort.Strings(added)
+		f.log.Info("failed-over topics are no longer replicated (producers use them on the target)", "topics", added)
+		f.partsVer.Add(1)
+	}
+	return nil
+}
+
+func (f *Flow) isFailedOver(topic string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failedOver[topic]
 }
 
 // stopInfo records why a partition stopped and where: records from

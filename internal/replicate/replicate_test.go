@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"reflect"
 
 	"strings"
@@ -115,7 +116,47 @@ func TestFidelityExactlyOnce(t *testing.T) {
 			return n >= 2, fmt.Sprintf("%v heartbeats replicated", n)
 		})
 		checkOffsetMap(t, p, cfg.Flows[flow], topic, target, 4)
+		checkStatusJSON(t, cfgPath, flow, topic, target, 4)
 	})
+}
+
+// checkStatusJSON runs `godwit status -o json` and checks the JSON
+// contract scripts rely on.
+func checkStatusJSON(t *testing.T, cfgPath, flow, topic, target string, partitions int) {
+	t.Helper()
+	out, err := exec.Command(godwitBinary(t), "status", "-c", cfgPath, "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("godwit status: %v", err)
+	}
+	var doc struct {
+		Flows []struct {
+			Flow       string           `json:"flow"`
+			Partitions []map[string]any `json:"partitions"`
+		} `json:"flows"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("status JSON: %v\n%s", err, out)
+	}
+	if len(doc.Flows) != 1 || doc.Flows[0].Flow != flow {
+		t.Fatalf("status flows = %s", out)
+	}
+	n := 0
+	for _, p := range doc.Flows[0].Partitions {
+		for _, k := range []string{"source_topic", "target_topic", "partition", "source_end_offset", "replicated_offset", "lag_records"} {
+			if _, ok := p[k]; !ok {
+				t.Fatalf("status partition lacks %q: %v", k, p)
+			}
+		}
+		if p["source_topic"] == topic {
+			n++
+			if p["target_topic"] != target || p["lag_records"].(float64) != 0 || p["replicated_offset"] != p["source_end_offset"] {
+				t.Errorf("status partition not caught up: %v", p)
+			}
+		}
+	}
+	if n != partitions {
+		t.Errorf("status lists %d partitions of %s, want %d", n, topic, partitions)
+	}
 }
 
 // checkOffsetMap verifies the offset map against the target's records:

@@ -158,6 +158,12 @@ func (s *session) run(ctx context.Context) (err error) {
 	if err != nil {
 		return kinded("progress", fmt.Errorf("slot %d: read progress from %s: %w", s.w.slot, f.opts.Target, err))
 	}
+	// Topics failed over are the target producers' now: read the
+	// journal after fencing, so a session that starts after `godwit
+	// failover` fenced this slot never writes them.
+	if err := f.refreshFailedOver(ctx); err != nil {
+		return kinded("journal", fmt.Errorf("slot %d: read failover state from %s: %w", s.w.slot, f.opts.Target, err))
+	}
 	s.active = map[TP]*partState{}
 	s.consumed = map[TP]struct{}{}
 	stored := map[TP]PartitionProgress{}
