@@ -66,9 +66,9 @@ type Flow struct {
 	// failedOver are source topics `godwit failover` handed to the
 	// target's producers (from the journal): never written again.
 	failedOver map[string]bool
-	ready    atomic.Bool // first discovery done and joined
-	lastErr  atomic.Value
-	runCtx   context.Context
+	ready      atomic.Bool // first discovery done and joined
+	lastErr    atomic.Value
+	runCtx     context.Context
 }
 
 type partInfo struct {
