@@ -1,0 +1,317 @@
+// Package journal keeps a flow's failover state and step journal on the
+// flow's target cluster (the side that survives a failover), in the
+// compacted topic godwit.<A>-<B>.journal.internal:
+//
+//   - partition 0, key "state": the flow's FlowState (which source topics
+//     are failed over, and the current or last failover operation with
+//     the result of every step done so far). The replicator reads it to
+//     leave failed-over topics alone; `godwit failover` reads it to
+//     continue an interrupted operation where it stopped.
+//   - partition 1: one Event per step start and end, keyed
+//     "<operation>/<run>/<sequence>" so compaction keeps them all: the
+//     timestamped history `godwit failover status` shows.
+//
+// Records are JSON.
+package journal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/kafkautil"
+	"github.com/godwit/godwit/internal/naming"
+)
+
+// Partitions of the journal topic.
+const (
+	StatePartition = 0
+	EventPartition = 1
+	partitions     = 2
+)
+
+// Version of the records this godwit writes.
+const Version = 1
+
+var stateKey = []byte("state")
+
+// Topic is the flow's journal topic on its target cluster.
+func Topic(f *config.Flow) string {
+	return naming.InternalPrefix + f.Source + "-" + f.Target + ".journal.internal"
+}
+
+// FlowState is a flow's failover state.
+type FlowState struct {
+	Version   int       `json:"version"`
+	Flow      string    `json:"flow"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Topics are the failed-over source topics: the replicator no longer
+	// writes their target topics (producers use them on the target now).
+	Topics map[string]TopicState `json:"failed_over_topics"`
+	// Op is the current (unfinished) or last failover operation.
+	Op *Op `json:"operation,omitempty"`
+}
+
+// TopicState says when and by which operation a topic failed over.
+type TopicState struct {
+	TargetTopic string    `json:"target_topic"`
+	At          time.Time `json:"at"`
+	Op          string    `json:"operation"`
+	Mode        string    `json:"mode"`
+}
+
+// Op is one failover operation, possibly spanning several runs of
+// `godwit failover` (an interrupted run is continued by the next).
+type Op struct {
+	ID         string     `json:"id"`
+	Mode       string     `json:"mode"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Params are the operation's selection (opaque to this package).
+	Params json.RawMessage `json:"params,omitempty"`
+	// Done holds the result of every step completed, by step name; a
+	// later run skips these.
+	Done  map[string]json.RawMessage `json:"done"`
+	Runs  []Run                      `json:"runs"`
+	Steps []Step                     `json:"steps"`
+}
+
+// Run is one invocation of `godwit failover` working on an operation.
+type Run struct {
+	ID        string    `json:"id"`
+	StartedAt time.Time `json:"started_at"`
+	Host      string    `json:"host,omitempty"`
+	PID       int       `json:"pid,omitempty"`
+}
+
+// Step is one finished step execution.
+type Step struct {
+	Name       string    `json:"name"`
+	Run        string    `json:"run"`
+	StartedAt  time.Time `json:"started_at"`
+	DurationMs int64     `json:"duration_ms"`
+	OK         bool      `json:"ok"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// FailedOver reports whether a source topic is failed over. A nil state
+// has no failed-over topic.
+func (s *FlowState) FailedOver(topic string) bool {
+	if s == nil {
+		return false
+	}
+	_, ok := s.Topics[topic]
+	return ok
+}
+
+// FailedOverTopics returns the failed-over source topics, sorted.
+func (s *FlowState) FailedOverTopics() []string {
+	if s == nil {
+		return nil
+	}
+	out := make([]string, 0, len(s.Topics))
+	for t := range s.Topics {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Event is one journal entry: a step started or ended, or an operation
+// began a run or finished.
+type Event struct {
+	Version    int             `json:"version"`
+	Flow       string          `json:"flow"`
+	Op         string          `json:"operation"`
+	Run        string          `json:"run"`
+	Seq        int             `json:"seq"`
+	Step       string          `json:"step"`
+	Phase      string          `json:"phase"` // start, end, run, finish
+	At         time.Time       `json:"at"`
+	DurationMs int64           `json:"duration_ms,omitempty"`
+	OK         bool            `json:"ok"`
+	Error      string          `json:"error,omitempty"`
+	Detail     json.RawMessage `json:"detail,omitempty"`
+}
+
+// Event phases.
+const (
+	PhaseRun    = "run"
+	PhaseStart  = "start"
+	PhaseEnd    = "end"
+	PhaseFinish = "finish"
+)
+
+// ErrNoJournal means the flow's journal topic does not exist.
+var ErrNoJournal = errors.New("no failover journal on the target")
+
+// ReadFlowState returns the flow's failover state from its target
+// cluster (cl): an empty state if the journal topic does not exist or
+// holds no state yet.
+func ReadFlowState(ctx context.Context, cl *kgo.Client, f *config.Flow) (*FlowState, error) {
+	empty := &FlowState{Version: Version, Flow: f.Name, Topics: map[string]TopicState{}}
+	rec, err := lastState(ctx, cl, Topic(f))
+	if errors.Is(err, ErrNoJournal) {
+		return empty, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		return empty, nil
+	}
+	var s FlowState
+	if err := json.Unmarshal(rec.Value, &s); err != nil {
+		return nil, fmt.Errorf("journal %s: decode state: %w", Topic(f), err)
+	}
+	if s.Version > Version {
+		return nil, fmt.Errorf("journal %s: state version %d is newer than this godwit understands; upgrade godwit", Topic(f), s.Version)
+	}
+	if s.Topics == nil {
+		s.Topics = map[string]TopicState{}
+	}
+	return &s, nil
+}
+
+func lastState(ctx context.Context, cl *kgo.Client, topic string) (*kgo.Record, error) {
+	adm := kadm.NewClient(cl)
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("journal %s: list start offsets: %w", topic, err)
+	}
+	if e, ok := starts.Lookup(topic, -1); ok && errors.Is(e.Err, kerr.UnknownTopicOrPartition) {
+		return nil, ErrNoJournal
+	}
+	s, ok := starts.Lookup(topic, StatePartition)
+	if !ok || errors.Is(s.Err, kerr.UnknownTopicOrPartition) {
+		return nil, ErrNoJournal
+	}
+	if s.Err != nil {
+		return nil, fmt.Errorf("journal %s: list start offsets: %w", topic, s.Err)
+	}
+	ends, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("journal %s: list end offsets: %w", topic, err)
+	}
+	e, ok := ends.Lookup(topic, StatePartition)
+	if !ok || e.Err != nil {
+		return nil, fmt.Errorf("journal %s: list end offsets: %v", topic, e.Err)
+	}
+	rec, err := kafkautil.LastRecord(ctx, cl, topic, StatePartition, s.Offset, e.Offset, true)
+	if err != nil {
+		return nil, fmt.Errorf("journal %s: %w", topic, err)
+	}
+	return rec, nil
+}
+
+// ReadEvents returns every journal event of the flow, in write order.
+func ReadEvents(ctx context.Context, cl *kgo.Client, f *config.Flow) ([]Event, error) {
+	topic := Topic(f)
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("journal %s: list end offsets: %w", topic, err)
+	}
+	e, ok := ends.Lookup(topic, EventPartition)
+	if !ok || errors.Is(e.Err, kerr.UnknownTopicOrPartition) {
+		return nil, nil
+	}
+	if e.Err != nil {
+		return nil, fmt.Errorf("journal %s: list end offsets: %w", topic, e.Err)
+	}
+	recs, err := kafkautil.ReadRange(ctx, cl, topic, EventPartition, 0, e.Offset, true)
+	if err != nil {
+		return nil, fmt.Errorf("journal %s: %w", topic, err)
+	}
+	out := make([]Event, 0, len(recs))
+	for _, r := range recs {
+		if r.Value == nil {
+			continue
+		}
+		var ev Event
+		if err := json.Unmarshal(r.Value, &ev); err != nil {
+			return nil, fmt.Errorf("journal %s offset %d: decode event: %w", topic, r.Offset, err)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// EnsureTopic creates the flow's journal topic on the target if missing
+// (compacted, two partitions, replication factor from the broker default).
+func EnsureTopic(ctx context.Context, cl *kgo.Client, f *config.Flow) error {
+	topic := Topic(f)
+	adm := kadm.NewClient(cl)
+	details, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("journal: describe %s: %w", topic, err)
+	}
+	if d, ok := details[topic]; ok && d.Err == nil {
+		if len(d.Partitions) < partitions {
+			return fmt.Errorf("journal topic %s has %d partitions, want %d: delete it (it holds no data godwit can use) and run again", topic, len(d.Partitions), partitions)
+		}
+		return nil
+	}
+	resp, err := adm.CreateTopic(ctx, partitions, -1, map[string]*string{
+		"cleanup.policy":            kadm.StringPtr("compact"),
+		"min.cleanable.dirty.ratio": kadm.StringPtr("0.1"),
+	}, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("journal: create %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Writer writes a flow's journal. Its client must use
+// kgo.RecordPartitioner(kgo.ManualPartitioner()).
+type Writer struct {
+	cl    *kgo.Client
+	flow  *config.Flow
+	topic string
+}
+
+// NewWriter returns a writer for flow f through cl.
+func NewWriter(cl *kgo.Client, f *config.Flow) *Writer {
+	return &Writer{cl: cl, flow: f, topic: Topic(f)}
+}
+
+// Write stores the state and events (either may be nil/empty), waiting
+// until the target acknowledged them.
+func (w *Writer) Write(ctx context.Context, st *FlowState, evs ...Event) error {
+	var recs []*kgo.Record
+	for _, ev := range evs {
+		ev.Version, ev.Flow = Version, w.flow.Name
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		key := ev.Op + "/" + ev.Run + "/" + strconv.Itoa(ev.Seq)
+		recs = append(recs, &kgo.Record{Topic: w.topic, Partition: EventPartition, Key: []byte(key), Value: b, Timestamp: ev.At})
+	}
+	if st != nil {
+		st.Version, st.Flow = Version, w.flow.Name
+		b, err := json.Marshal(st)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, &kgo.Record{Topic: w.topic, Partition: StatePartition, Key: stateKey, Value: b, Timestamp: st.UpdatedAt})
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := w.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("journal %s: write: %w", w.topic, err)
+	}
+	return nil
+}
