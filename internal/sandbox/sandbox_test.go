@@ -132,8 +132,37 @@ func TestStartRoundTripAndDistinctIDs(t *testing.T) {
 	}
 }
 
+// freePorts returns a port p such that p..p+n-1 were all free: a
+// multi-broker cluster takes consecutive ports.
+func freePorts(t *testing.T, n int) int {
+	t.Helper()
+	for range 50 {
+		var lns []net.Listener
+		base := freePort(t)
+		for i := range n {
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i))
+			if err != nil {
+				break
+			}
+			lns = append(lns, ln)
+		}
+		for _, ln := range lns {
+			ln.Close()
+		}
+		if len(lns) == n {
+			return base
+		}
+	}
+	t.Fatalf("no %d consecutive free ports", n)
+	return 0
+}
+
 func TestFixedPortsAndBrokers(t *testing.T) {
-	p1, p2 := freePort(t), freePort(t)
+	p1 := freePorts(t, 2)
+	p2 := freePorts(t, 2)
+	for p2 == p1 || p2 == p1+1 || p2+1 == p1 {
+		p2 = freePorts(t, 2)
+	}
 	s := start(t, sandbox.Options{Names: []string{"a", "b"}, Ports: map[string]int{"a": p1, "b": p2}, Brokers: 2})
 	a, b := s.Cluster("a"), s.Cluster("b")
 	want := []string{"127.0.0.1:" + strconv.Itoa(p1), "127.0.0.1:" + strconv.Itoa(p1+1)}
