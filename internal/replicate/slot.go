@@ -660,6 +660,14 @@ func (s *session) commit(ctx context.Context) error {
 			Next: st.pending, SourceEnd: st.end, SourceEndAt: st.endAt,
 		})
 	}
+	// A failed-over partition keeps its last committed position, frozen:
+	// failover reads where replication stopped (and the data at risk)
+	// from it, and translates groups with it, after fencing the slot.
+	for tp, pp := range s.stored {
+		if _, ok := s.active[tp]; !ok && f.isFailedOver(tp.Topic) {
+			p.Partitions = append(p.Partitions, pp)
+		}
+	}
 	sortProgress(p)
 	val, err := encodeProgress(p)
 	if err != nil {
@@ -705,6 +713,9 @@ func (s *session) committed(now time.Time, p *Progress) {
 	for _, pp := range p.Partitions {
 		tp := TP{pp.Topic, pp.Partition}
 		st := s.active[tp]
+		if st == nil {
+			continue // failed over: kept frozen in the record only
+		}
 		st.committed = pp.Next
 		s.stored[tp] = pp
 		part := strconv.Itoa(int(tp.Partition))
