@@ -23,6 +23,11 @@ target with the data: a group resumes on the other cluster after the last record
 processed, with no replay and no skip. godwit replicate writes checkpoints
 (<source>.checkpoints.internal, MirrorMaker 2's format) and commits translated offsets
 to groups that are idle on the target; these commands read the same state.`,
+		Example: `  # where would group billing resume on the target? (works with the source down)
+  godwit offsets translate -c godwit.yaml --flow primary->secondary --group billing -o json
+
+  # every group's checkpoint age and the partitions not yet translatable
+  godwit offsets status -c godwit.yaml`,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newOffsetsTranslateCmd(g), newOffsetsStatusCmd(g))
