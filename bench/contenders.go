@@ -71,10 +71,11 @@ func newContender(name string, e *env) (*contender, error) {
 	switch name {
 	case "rawpipe":
 		c.prefix = token
-		c.settings = "franz-go consume -> produce, fetch max 64 MiB / 8 MiB per partition, linger 5 ms, 256 MiB buffer, no progress kept"
+		pipes := max(16, int(e.partitions+1)/2)
+		c.settings = fmt.Sprintf("franz-go consume -> produce, %d independent consumer/producer pairs (as many as godwit's slots), fetch max 64 MiB / 8 MiB per partition, linger 5 ms, 256 MiB buffer each, no progress kept", pipes)
 		c.command = func(e *env) (*exec.Cmd, error) {
 			return exec.Command(e.self, "rawpipe", "-src", e.src, "-dst", e.dst, "-topics", strings.Join(topics, ","), "-prefix", c.prefix,
-				"-partitions", fmt.Sprint(e.partitions)), nil
+				"-partitions", fmt.Sprint(e.partitions), "-pipes", fmt.Sprint(pipes)), nil
 		}
 		c.done = hwmDone
 	case "godwit-eos", "godwit-alo":
@@ -201,14 +202,15 @@ func mm2Properties(srcAlias, dstAlias, src, dst, topics string) []string {
 // mm2Tuning is "MM2 tuned": one task per partition, bigger fetches and
 // producer batches.
 func mm2Tuning(partitions int32, srcAlias, dstAlias string) []string {
+	// Every task has its own consumer and producer, so per-client memory
+	// is kept moderate: tasks.max x these must fit the 2 GiB heap.
 	return []string{
 		fmt.Sprintf("tasks.max = %d", partitions),
-		srcAlias + ".consumer.fetch.max.bytes = 67108864",
-		srcAlias + ".consumer.max.partition.fetch.bytes = 8388608",
+		srcAlias + ".consumer.fetch.max.bytes = 16777216",
+		srcAlias + ".consumer.max.partition.fetch.bytes = 4194304",
 		srcAlias + ".consumer.max.poll.records = 2000",
-		dstAlias + ".producer.batch.size = 524288",
-		dstAlias + ".producer.linger.ms = 20",
-		dstAlias + ".producer.buffer.memory = 268435456",
+		dstAlias + ".producer.batch.size = 262144",
+		dstAlias + ".producer.linger.ms = 10",
 	}
 }
 

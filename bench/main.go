@@ -195,6 +195,9 @@ func run() error {
 	}
 	md := rep.markdown()
 	fmt.Println(md)
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %s not written", *out)
+	}
 	if *out != "" {
 		path := *out
 		if !filepath.IsAbs(path) {
