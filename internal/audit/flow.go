@@ -1,0 +1,275 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/godwit/godwit/internal/cluster"
+	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/metasync"
+	"github.com/godwit/godwit/internal/naming"
+)
+
+// pingResult is one cluster's reachability, measured once per Run.
+type pingResult struct {
+	latency   time.Duration
+	clusterID string
+	err       error
+}
+
+// flowAudit audits one flow; it gathers what several checks share (the
+// selected topics, the metadata sync plan) once.
+type flowAudit struct {
+	o      *Options
+	f      *config.Flow
+	policy naming.Policy
+	pings  map[string]pingResult
+
+	src, dst     *cluster.Cluster
+	scl, dcl     *kgo.Client
+	sadm, dadm   *kadm.Client
+	srcOK, dstOK bool
+	now          time.Time
+
+	// Shared by the checks, filled by gather.
+	gatherErr error
+	selected  kadm.TopicDetails // source topics the flow selects
+	names     []string          // their names, sorted
+	plan      *metasync.Plan
+}
+
+func newFlowAudit(o *Options, f *config.Flow, pings map[string]pingResult) *flowAudit {
+	return &flowAudit{o: o, f: f, policy: naming.For(f), pings: pings}
+}
+
+func (fa *flowAudit) close() {
+	if fa.scl != nil {
+		fa.scl.Close()
+	}
+	if fa.dcl != nil {
+		fa.dcl.Close()
+	}
+}
+
+// run returns the flow's checks in their fixed order.
+func (fa *flowAudit) run(ctx context.Context) []Check {
+	var out []Check
+	add := func(c Check) {
+		c.Flow = fa.f.Name
+		out = append(out, c)
+	}
+	src, serr := cluster.New(fa.o.Config, fa.f.Source)
+	dst, derr := cluster.New(fa.o.Config, fa.f.Target)
+	add(fa.reachable(ctx, IDSourceReachable, "source", fa.f.Source, src, serr))
+	add(fa.reachable(ctx, IDTargetReachable, "target", fa.f.Target, dst, derr))
+	fa.src, fa.dst = src, dst
+	fa.now = fa.o.Now()
+	if fa.srcOK {
+		fa.scl, serr = src.Client("audit", nil, kgo.RetryTimeout(15*time.Second))
+		if serr != nil {
+			fa.srcOK = false
+		} else {
+			fa.sadm = kadm.NewClient(fa.scl)
+		}
+	}
+	if fa.dstOK {
+		fa.dcl, derr = dst.Client("audit", nil, kgo.RetryTimeout(15*time.Second))
+		if derr != nil {
+			fa.dstOK = false
+		} else {
+			fa.dadm = kadm.NewClient(fa.dcl)
+		}
+	}
+	both := fa.srcOK && fa.dstOK
+	if both {
+		fa.gather(ctx)
+	}
+	type step struct {
+		id, title string
+		needSrc   bool
+		needDst   bool
+		fn        func(context.Context) Check
+	}
+	steps := []step{
+		{IDTopicsPresent, "every selected source topic exists on the target with the same partition count", true, true, fa.topicsPresent},
+		{IDConfigDrift, "target topic configs follow the source (excluded configs left out)", true, true, fa.configDrift},
+		{IDRetention, "target retention is at least the source's", true, true, fa.retention},
+		{IDACLDrift, "the target grants what the source grants (ACLs the flow copies)", true, true, fa.acls},
+		{IDGroups, "consumer groups with offsets on replicated topics have a fresh checkpoint", true, true, fa.groups},
+		{IDLag, "replication lag is within rpo_objective", false, true, fa.lag},
+		{IDHeartbeat, "heartbeats arrive on the target within rpo_objective", false, true, fa.heartbeat},
+		{IDCapacity, "the target has the brokers and free disk for the replicated data", true, true, fa.capacity},
+		{IDInternalTopics, "godwit's internal topics exist", true, true, fa.internalTopics},
+		{IDCutoverHook, "a cutover hook is configured", false, false, fa.cutoverHook},
+		{IDDrill, "a failover drill succeeded recently", false, false, fa.drill},
+	}
+	if fa.o.Profile == ProfileMSKReplicator {
+		steps = append(steps,
+			step{IDMSKTopics, "MSK Replicator: at most 750 topics per replicator", true, false, fa.mskTopics},
+			step{IDMSKRecordSize, "MSK Replicator: records fit its maximum record size", true, false, fa.mskRecordSize},
+			step{IDMSKThroughput, "MSK Replicator: source throughput fits one replicator", true, false, fa.mskThroughput},
+		)
+	}
+	for _, s := range steps {
+		var c Check
+		switch {
+		case s.needSrc && !fa.srcOK:
+			c = notChecked(fmt.Sprintf("source cluster %s is unreachable (see %s)", fa.f.Source, IDSourceReachable))
+		case s.needDst && !fa.dstOK:
+			c = notChecked(fmt.Sprintf("target cluster %s is unreachable (see %s)", fa.f.Target, IDTargetReachable))
+		case s.needSrc && s.needDst && fa.gatherErr != nil && s.id != IDInternalTopics:
+			c = Check{Status: Fail, Evidence: fa.gatherErr.Error(),
+				Remedy: "grant godwit's principal the read permissions in docs/security.md (audit needs the same as godwit sync plan) and run the audit again"}
+		default:
+			c = s.fn(ctx)
+		}
+		c.ID, c.Title = s.id, s.title
+		add(c)
+	}
+	return out
+}
+
+func notChecked(why string) Check {
+	return Check{Status: Warn, Evidence: "not checked: " + why, Remedy: "make the cluster reachable and run the audit again"}
+}
+
+// reachable pings a cluster (cached per alias within a Run).
+func (fa *flowAudit) reachable(ctx context.Context, id, role, alias string, c *cluster.Cluster, newErr error) Check {
+	ch := Check{ID: id, Title: fmt.Sprintf("%s cluster %s is reachable and authenticated", role, alias)}
+	if newErr != nil {
+		ch.Status, ch.Evidence = Fail, newErr.Error()
+		ch.Remedy = "define the cluster under clusters: in the config"
+		return ch
+	}
+	pr, ok := fa.pings[alias]
+	if !ok {
+		start := time.Now()
+		cid, err := c.Ping(ctx, fa.o.PingTimeout)
+		pr = pingResult{latency: time.Since(start), clusterID: cid, err: err}
+		fa.pings[alias] = pr
+	}
+	sec := securityOf(c.Config)
+	ch.Details = map[string]any{
+		"cluster": alias, "bootstrap_servers": c.Config.BootstrapServers,
+		"latency_ms": float64(pr.latency.Microseconds()) / 1000, "cluster_id": pr.clusterID, "security": sec,
+	}
+	if pr.err != nil {
+		ch.Status = Fail
+		ch.Evidence = fmt.Sprintf("no metadata answer within %s (%s): %v", fmtDur(fa.o.PingTimeout), sec, pr.err)
+		ch.Remedy = "check bootstrap_servers, network and firewall, and the cluster's tls/sasl settings (godwit config check -c FILE; docs/security.md)"
+		return ch
+	}
+	if role == "source" {
+		fa.srcOK = true
+	} else {
+		fa.dstOK = true
+	}
+	ch.Status = Pass
+	ch.Evidence = fmt.Sprintf("cluster %s answered a metadata request in %s (%s)", alias, fmtDur(pr.latency), sec)
+	return ch
+}
+
+func securityOf(c *config.Cluster) string {
+	tls := "plaintext"
+	if c.TLS != nil && (c.TLS.Enabled == nil || *c.TLS.Enabled) {
+		tls = "TLS"
+		if c.TLS.CertFile != "" {
+			tls = "mutual TLS"
+		}
+	}
+	switch {
+	case c.SASL == nil:
+		return tls + ", no SASL"
+	case c.SASL.Username != "":
+		return fmt.Sprintf("%s, SASL %s as %q", tls, c.SASL.Mechanism, c.SASL.Username)
+	default:
+		return fmt.Sprintf("%s, SASL %s", tls, c.SASL.Mechanism)
+	}
+}
+
+// gather reads the selected source topics and the metadata sync plan.
+func (fa *flowAudit) gather(ctx context.Context) {
+	s := metasync.New(fa.f, fa.scl, fa.dcl, fa.o.Logger, nil)
+	sel, err := s.SourceTopics(ctx)
+	if err != nil {
+		fa.gatherErr = cluster.Explain(fa.src, err)
+		return
+	}
+	fa.selected = sel
+	for n := range sel {
+		fa.names = append(fa.names, n)
+	}
+	sort.Strings(fa.names)
+	p, err := s.Plan(ctx, sel)
+	if err != nil {
+		fa.gatherErr = err
+		return
+	}
+	fa.plan = p
+}
+
+// cutoverHook and drill: the config has no cutover command or drill
+// reports yet (later versions add them).
+func (fa *flowAudit) cutoverHook(context.Context) Check {
+	return Check{Status: Warn, Evidence: "not configured (godwit failover/drill not available in this version)",
+		Remedy: "document how clients are moved to the target (DNS, bootstrap lists, service discovery) and rehearse it"}
+}
+
+func (fa *flowAudit) drill(context.Context) Check {
+	return Check{Status: Warn, Evidence: "not configured (godwit failover/drill not available in this version)",
+		Remedy: "run a failover drill against the standby and keep its report"}
+}
+
+// Formatting shared by the checks. Durations and sizes have one format
+// each, so tests can normalise them.
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+func fmtBytes(b int64) string {
+	const unit = 1000
+	if b < unit {
+		return fmt.Sprintf("%d B", b)
+	}
+	f := float64(b)
+	for _, u := range []string{"kB", "MB", "GB", "TB", "PB"} {
+		f /= unit
+		if f < unit {
+			return fmt.Sprintf("%.1f %s", f, u)
+		}
+	}
+	return fmt.Sprintf("%.1f EB", f/unit)
+}
+
+// list joins up to max items and says how many more there are.
+func list(items []string, max int) string {
+	if len(items) <= max {
+		return strings.Join(items, "; ")
+	}
+	return strings.Join(items[:max], "; ") + fmt.Sprintf("; and %d more", len(items)-max)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func (fa *flowAudit) syncHint() string {
+	return fmt.Sprintf("run `godwit sync plan -c FILE --flow %s` to see the changes and `godwit sync apply` (or a running replicator) to make them", fa.f.Name)
+}
