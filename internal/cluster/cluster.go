@@ -25,9 +25,10 @@ type Cluster struct {
 	Alias  string
 	Config *config.Cluster
 
-	// Hooks are added to every client of this cluster (e.g. franz-go's
-	// Prometheus plugin, labelled with the cluster alias).
-	Hooks []kgo.Hook
+	// NewHooks, if set, gives each new client of this cluster its hooks
+	// (e.g. franz-go's Prometheus plugin, which keeps per-client state,
+	// labelled with the cluster alias).
+	NewHooks func() []kgo.Hook
 
 	// warnings are the config's warnings for this cluster, logged once
 	// per process by the first client built with a logger.
@@ -64,8 +65,8 @@ func (c *Cluster) Opts(role string, logger *slog.Logger) []kgo.Opt {
 		opts = append(opts, kgo.WithLogger(kgoLogger{logger.With("cluster", c.Alias, "client", role)}))
 		c.logWarnings(logger)
 	}
-	if len(c.Hooks) > 0 {
-		opts = append(opts, kgo.WithHooks(c.Hooks...))
+	if c.NewHooks != nil {
+		opts = append(opts, kgo.WithHooks(c.NewHooks()...))
 	}
 	sec, err := c.SecurityOpts()
 	if err != nil {

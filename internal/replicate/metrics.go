@@ -1,9 +1,8 @@
 package replicate
 
 import (
-	"sync"
-
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/godwit/godwit/internal/metasync"
@@ -12,9 +11,7 @@ import (
 // Metrics are the replicator's Prometheus series. One Metrics is shared by
 // every flow of a process; series carry a flow label.
 type Metrics struct {
-	reg     prometheus.Registerer
-	mu      sync.Mutex
-	clients map[string]*kprom.Metrics // per cluster alias
+	reg prometheus.Registerer
 
 	Records          *prometheus.CounterVec
 	Bytes            *prometheus.CounterVec
@@ -39,8 +36,7 @@ type Metrics struct {
 // NewMetrics registers the replicator's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		reg:     reg,
-		clients: map[string]*kprom.Metrics{},
+		reg: reg,
 		Records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "godwit_replicated_records_total", Help: "Records committed to the target, per flow and source topic.",
 		}, []string{"flow", "topic"}),
@@ -99,19 +95,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// ClientMetrics returns franz-go's client metrics (kprom) for one cluster,
-// labelled cluster=<alias> and by client id, so brokers of the source and
-// the target are told apart. One instance serves every client of that
-// cluster in the process.
-func (m *Metrics) ClientMetrics(alias string) *kprom.Metrics {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if km, ok := m.clients[alias]; ok {
-		return km
+// ClientHooks returns a constructor of franz-go client metrics (kprom)
+// for one cluster: each client gets its own kprom instance (kprom keeps
+// per-client state), labelled cluster=<alias> and client_id, so the
+// brokers of the source and the target are told apart.
+func (m *Metrics) ClientHooks(alias string) func() []kgo.Hook {
+	reg := lenientRegisterer{prometheus.WrapRegistererWith(prometheus.Labels{"cluster": alias}, m.reg)}
+	return func() []kgo.Hook {
+		return []kgo.Hook{kprom.NewMetrics("godwit_kafka", kprom.Registerer(reg), kprom.WithClientLabel())}
 	}
-	km := kprom.NewMetrics("godwit_kafka",
-		kprom.Registerer(prometheus.WrapRegistererWith(prometheus.Labels{"cluster": alias}, m.reg)),
-		kprom.WithClientLabel())
-	m.clients[alias] = km
-	return km
+}
+
+// lenientRegisterer keeps client metrics best-effort: a client whose id
+// is already registered (two live clients with one role) is not exported
+// twice, and never panics the process.
+type lenientRegisterer struct{ prometheus.Registerer }
+
+func (r lenientRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		_ = r.Register(c)
+	}
 }

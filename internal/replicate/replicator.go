@@ -31,8 +31,8 @@ func New(cfg *config.Config, flows []*config.Flow, logger *slog.Logger, m *Metri
 		if err != nil {
 			return nil, err
 		}
-		src.Hooks = append(src.Hooks, m.ClientMetrics(src.Alias))
-		dst.Hooks = append(dst.Hooks, m.ClientMetrics(dst.Alias))
+		src.NewHooks = m.ClientHooks(src.Alias)
+		dst.NewHooks = m.ClientHooks(dst.Alias)
 		r.flows = append(r.flows, NewFlow(Options{Flow: fc, Source: src, Target: dst, Logger: logger, Metrics: m, InstanceID: instanceID}))
 	}
 	return r, nil
