@@ -257,12 +257,15 @@ func TestUnplannedFailover(t *testing.T) {
 	group := testkit.UniqueName(t, "billing")
 	testkit.CreateTopic(t, p.Primary, topic, parts, nil)
 	// Small transactions so replication trails the producer.
-	cfgPath, src, dst := testkit.FlowConfigFile(t, p, "prefixed", `topics: ["`+topic+`"], slots: 4, max_batch_bytes: 4096, commit_interval: 200ms`, false)
+	cfgPath, src, dst := testkit.FlowConfigFile(t, p, "prefixed", `topics: ["`+topic+`"], slots: 4, max_batch_bytes: 1024, commit_interval: 200ms`, false)
 	cfg := loadConfig(t, cfgPath)
 	flow := src + "->" + dst
 	f := cfg.Flows[flow]
 	replicator(t, cfg, flow)
-	prod := producer(t, p.Primary, workload.ProducerConfig{Topic: topic, Partitions: parts, ValueSize: 1000})
+	// One record per producer batch, so each replicator fetch (bounded
+	// by max_batch_bytes) carries one record and replication trails.
+	prod := workload.NewProducer(testkit.Client(t, p.Primary, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(1200)),
+		workload.ProducerConfig{Topic: topic, Partitions: parts, ValueSize: 1000})
 	if err := prod.Produce(ctxFor(t, time.Minute), 300); err != nil {
 		t.Fatal(err)
 	}
@@ -296,15 +299,20 @@ func TestUnplannedFailover(t *testing.T) {
 		}
 		for part := range int32(parts) {
 			pp, ok := st.Progress(replicate.TP{Topic: topic, Partition: part})
+			if testing.Verbose() {
+				t.Logf("partition %d: next %d end %d produced %d", part, pp.Next, pp.SourceEnd, want[part])
+			}
 			if !ok || pp.SourceEnd != want[part] {
 				return false, fmt.Sprintf("partition %d: observed end %d, produced %d", part, pp.SourceEnd, want[part])
 			}
 		}
 		return true, ""
 	})
+	stopAt := time.Now()
 	if err := p.Sandbox.StopCluster(p.Primary.Name); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("source stopped in %v", time.Since(stopAt).Round(time.Millisecond))
 	rep, err := failover.Run(ctxFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, SourceTimeout: 3 * time.Second, Logger: logger()})
 	if err != nil {
 		t.Fatalf("failover: %v", err)

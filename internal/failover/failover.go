@@ -148,7 +148,8 @@ type GroupPartition struct {
 // RPO sums the data at risk. Records are counted (source end last
 // observed minus replicated offset); Bytes is an estimate: each
 // partition's at-risk records times the average key+value+headers size
-// of its last (up to 100) replicated records on the target. Seconds is
+// of its last (up to ~100) replicated records on the target, godwit's
+// provenance headers left out. Seconds is
 // the largest AtRiskSeconds.
 type RPO struct {
 	Records        int64   `json:"records"`
@@ -750,7 +751,9 @@ func (r *runner) sampleTarget(ctx context.Context, topic string, part int32) (av
 	for _, rec := range recs {
 		total += len(rec.Key) + len(rec.Value)
 		for _, h := range rec.Headers {
-			total += len(h.Key) + len(h.Value)
+			if !strings.HasPrefix(h.Key, naming.HeaderPrefix) { // godwit's provenance headers are not source bytes
+				total += len(h.Key) + len(h.Value)
+			}
 		}
 	}
 	return float64(total) / float64(len(recs)), recs[len(recs)-1].Timestamp, true
