@@ -20,6 +20,7 @@ import (
 	"github.com/godwit/godwit/internal/audit"
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/offsets"
 	"github.com/godwit/godwit/internal/replicate"
 	"github.com/godwit/godwit/internal/testkit"
 )
@@ -33,7 +34,7 @@ func testLogger() *slog.Logger {
 
 // names are the test's unique names, replaced by placeholders in goldens.
 type names struct {
-	src, dst, prefix, group string
+	src, dst, prefix, group, consumers string
 }
 
 // pairConfig returns a config with cluster aliases unique to the test (so
@@ -65,7 +66,7 @@ func uniqueNames(t *testing.T) names {
 	if len(id) > 12 {
 		id = id[len(id)-12:]
 	}
-	return names{src: "a" + id, dst: "b" + id, prefix: testkit.UniqueName(t, "audit"), group: testkit.UniqueName(t, "billing")}
+	return names{src: "a" + id, dst: "b" + id, prefix: testkit.UniqueName(t, "audit"), group: testkit.UniqueName(t, "billing"), consumers: testkit.UniqueName(t, "consumers")}
 }
 
 // runReplicator runs the flow in this process until the returned stop is
@@ -88,10 +89,13 @@ func runReplicator(t *testing.T, cfg *config.Config) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := replicate.NewFlow(replicate.Options{Flow: f, Source: src, Target: dst, Logger: testLogger(), Metrics: replicate.NewMetrics(prometheus.NewRegistry())})
+	reg := prometheus.NewRegistry()
+	r := replicate.NewFlow(replicate.Options{Flow: f, Source: src, Target: dst, Logger: testLogger(), Metrics: replicate.NewMetrics(reg)})
+	ck := offsets.NewSyncer(offsets.Options{Flow: f, Source: src, Target: dst, Logger: testLogger(), Metrics: offsets.NewMetrics(reg)})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- r.Run(ctx) }()
+	go func() { done <- ck.Run(ctx) }() // checkpoints, as godwit replicate runs them
 	var stopped bool
 	stop = func() {
 		if stopped {
@@ -99,13 +103,16 @@ func runReplicator(t *testing.T, cfg *config.Config) (stop func()) {
 		}
 		stopped = true
 		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("replicator: %v", err)
+		for range 2 {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("replicator: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("replicator did not stop within 30s")
+				return
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("replicator did not stop within 30s")
 		}
 	}
 	t.Cleanup(stop)
@@ -137,6 +144,24 @@ func produce(t *testing.T, e testkit.Endpoint, topic string, partition int32, n 
 	if err := cl.ProduceSync(testkit.Context(t), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// commit commits offsets for group on the source (deleted on cleanup, with
+// its copy on the target).
+func commit(t *testing.T, adm *kadm.Client, group, topic string, at map[int32]int64) {
+	t.Helper()
+	offs := kadm.Offsets{}
+	for p, o := range at {
+		offs.Add(kadm.Offset{Topic: topic, Partition: p, At: o, LeaderEpoch: -1})
+	}
+	resp, err := adm.CommitOffsets(testkit.Context(t), group, offs)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = adm.DeleteGroup(context.Background(), group) })
 }
 
 func createACL(t *testing.T, adm *kadm.Client, b *kadm.ACLBuilder) {
@@ -180,6 +205,7 @@ func TestAudit(t *testing.T) {
 		}
 		produce(t, p.Primary, orders, 0, 10)
 		produce(t, p.Primary, orders, 2, 3)
+		commit(t, srcAdm, n.consumers, orders, map[int32]int64{0: 5, 2: 3}) // a group checkpoints keep fresh
 		stop := runReplicator(t, cfg)
 		t.Cleanup(func() { cleanupTargets(p, n) })
 
@@ -215,12 +241,7 @@ func TestAudit(t *testing.T) {
 		if p.Kind == testkit.KindKfake {
 			createACL(t, srcAdm, kadm.NewACLs().Topics(payments).Operations(kadm.OpRead).Allow("User:bob").AllowHosts("*").ResourcePatternType(kadm.ACLPatternLiteral))
 		}
-		offs := kadm.Offsets{}
-		offs.Add(kadm.Offset{Topic: orders, Partition: 0, At: 5, LeaderEpoch: -1})
-		if _, err := srcAdm.CommitOffsets(testkit.Context(t), n.group, offs); err != nil {
-			t.Fatal(err) // a group without checkpoints
-		}
-		t.Cleanup(func() { _, _ = srcAdm.DeleteGroup(context.Background(), n.group) })
+		commit(t, srcAdm, n.group, orders, map[int32]int64{0: 5})              // a group without checkpoints
 		produce(t, p.Primary, orders, 1, 5)                                    // lag...
 		time.Sleep(cfg.Flows[n.src+"->"+n.dst].RPOObjective.D() + time.Second) // ...over the objective
 		rep = runAudit(t, cfg)
@@ -255,6 +276,7 @@ func cleanupTargets(p testkit.Pair, n names) {
 	if len(del) > 0 {
 		_, _ = adm.DeleteTopics(ctx, del...)
 	}
+	_, _ = adm.DeleteGroups(ctx, n.group, n.consumers)
 }
 
 var (
@@ -275,7 +297,7 @@ var (
 // both reports.
 func normalise(t *testing.T, kind string, n names, js []byte) any {
 	t.Helper()
-	s := strings.NewReplacer(n.prefix, "T", n.group, "GROUP", n.src, "SRC", n.dst, "DST").Replace(string(js))
+	s := strings.NewReplacer(n.prefix, "T", n.group, "GROUP", n.consumers, "CONSUMERS", n.src, "SRC", n.dst, "DST").Replace(string(js))
 	var v any
 	if err := json.Unmarshal([]byte(s), &v); err != nil {
 		t.Fatal(err)
@@ -356,7 +378,7 @@ func compareGolden(t *testing.T, kind string, n names, rep *audit.Report, file s
 	if err != nil {
 		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
 	}
-	want := normalise(t, kind, names{src: "\x00", dst: "\x00", prefix: "\x00", group: "\x00"}, wantRaw)
+	want := normalise(t, kind, names{src: "\x00", dst: "\x00", prefix: "\x00", group: "\x00", consumers: "\x00"}, wantRaw)
 	wantJSON := indent(t, want)
 	if !bytes.Equal(gotJSON, wantJSON) {
 		if d := os.Getenv("AUDIT_DIFF_DIR"); d != "" {

@@ -132,7 +132,7 @@ func (fa *flowAudit) groups(ctx context.Context) Check {
 		return c
 	}
 	c.Status = Pass
-	c.Evidence = fmt.Sprintf("all %s with offsets on replicated topics have checkpoints newer than %s in %s", plural(len(groups), "group", "groups"), fmtDur(fresh), topic)
+	c.Evidence = fmt.Sprintf("%s with offsets on replicated topics %s checkpoints newer than %s in %s", plural(len(groups), "group", "groups"), map[bool]string{true: "has", false: "have"}[len(groups) == 1], fmtDur(fresh), topic)
 	return c
 }
 
