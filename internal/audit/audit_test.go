@@ -69,11 +69,9 @@ func uniqueNames(t *testing.T) names {
 	return names{src: "a" + id, dst: "b" + id, prefix: testkit.UniqueName(t, "audit"), group: testkit.UniqueName(t, "billing"), consumers: testkit.UniqueName(t, "consumers")}
 }
 
-// runReplicator runs the flow in this process until the returned stop is
-// called (or the test ends). It builds the Flow directly rather than with
-// replicate.New, which adds kprom client hooks that race under -race when
-// several clients of one cluster start at once (a replicate issue, not
-// what this test is about).
+// runReplicator runs the flow and its checkpoint loop in this process, as
+// godwit replicate does, until the returned stop is called (or the test
+// ends). The Flow is built directly: the test needs no client metrics.
 func runReplicator(t *testing.T, cfg *config.Config) (stop func()) {
 	t.Helper()
 	flows, err := cfg.SelectFlows(nil)
