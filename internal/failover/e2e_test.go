@@ -372,7 +372,10 @@ func TestUnplannedFailover(t *testing.T) {
 // (exit 137 right after a step is journaled), run again, completes; the
 // journal shows both runs.
 func TestFailoverResumesAfterKill(t *testing.T) {
-	p := testkit.KfakePair(t)
+	testkit.ForEachPair(t, testResumesAfterKill)
+}
+
+func testResumesAfterKill(t *testing.T, p testkit.Pair) {
 	const parts = 2
 	topic := testkit.UniqueName(t, "orders")
 	testkit.CreateTopic(t, p.Primary, topic, parts, nil)
