@@ -290,6 +290,13 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 
+# An authorizer, so ACL sync is tested against real Kafka. Every principal
+# the tests connect as is a super user (PLAINTEXT is User:ANONYMOUS; the
+# SCRAM user; the mutual-TLS client certificate), so nothing else changes:
+# ACLs created by tests are stored, listed and copied, not enforced on them.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:godwit;User:CN=godwit-client,O=godwit tests
+
 # keep a test broker light
 num.network.threads=2
 num.io.threads=4
