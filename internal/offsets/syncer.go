@@ -16,6 +16,7 @@ import (
 
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/journal"
 	"github.com/godwit/godwit/internal/kafkautil"
 	"github.com/godwit/godwit/internal/naming"
 )
@@ -203,6 +204,21 @@ func (s *Syncer) Pass(ctx context.Context) (*PassReport, error) {
 	if err != nil {
 		s.m.Errors.WithLabelValues(flow, "source").Inc()
 		return nil, cluster.Explain(s.o.Source, err)
+	}
+	// Failed-over topics belong to the target now: their groups were
+	// moved by godwit failover and consumers run there, so the source's
+	// offsets must not be synced over them any more.
+	state, err := journal.ReadFlowState(ctx, s.dst, s.o.Flow)
+	if err != nil {
+		s.m.Errors.WithLabelValues(flow, "journal").Inc()
+		return nil, cluster.Explain(s.o.Target, fmt.Errorf("flow %s: read failover journal: %w", flow, err))
+	}
+	for _, offs := range committed {
+		for tp := range offs {
+			if state.FailedOver(tp.Topic) {
+				delete(offs, tp)
+			}
+		}
 	}
 	var all []TP
 	for _, offs := range committed {
