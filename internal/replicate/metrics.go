@@ -1,6 +1,8 @@
 package replicate
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
@@ -29,6 +31,12 @@ type Metrics struct {
 	LostToRetention  *prometheus.CounterVec
 	TopicsReplicated *prometheus.GaugeVec
 	Heartbeats       *prometheus.CounterVec
+	// RPOObjective is each flow's rpo_objective in seconds (0 when unset),
+	// set by New for the flows it runs.
+	RPOObjective *prometheus.GaugeVec
+	// FlowReady reports Flow.Ready() (1/0) at scrape time for the flows
+	// added by New.
+	FlowReady *readyCollector
 	// Sync are metadata sync's metrics, registered on the same registry.
 	Sync *metasync.Metrics
 }
@@ -87,12 +95,58 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Heartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "godwit_heartbeats_total", Help: "Heartbeat records written to the source.",
 		}, []string{"flow"}),
+		RPOObjective: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "godwit_rpo_objective_seconds", Help: "The flow's rpo_objective from the config, in seconds (0 when unset).",
+		}, []string{"flow"}),
+		FlowReady: &readyCollector{
+			desc: prometheus.NewDesc("godwit_flow_ready",
+				"1 when the flow runs every partition this instance owns (the flow's part of /readyz), else 0.",
+				[]string{"flow"}, nil),
+			flows: map[string]func() (bool, string){},
+		},
 	}
 	reg.MustRegister(m.Records, m.Bytes, m.Filtered, m.Lag, m.LastTimestamp, m.Latency, m.Errors,
 		m.Transactions, m.AssignedParts, m.AssignedSlots, m.Rebalances, m.Stopped, m.TopicsGone,
-		m.LostToRetention, m.TopicsReplicated, m.Heartbeats)
+		m.LostToRetention, m.TopicsReplicated, m.Heartbeats, m.RPOObjective, m.FlowReady)
 	m.Sync = metasync.NewMetrics(reg)
 	return m
+}
+
+// addFlow exports a flow's rpo_objective and readiness.
+func (m *Metrics) addFlow(f *Flow) {
+	m.RPOObjective.WithLabelValues(f.Name()).Set(f.cfg.RPOObjective.D().Seconds())
+	m.FlowReady.add(f.Name(), f.Ready)
+}
+
+// readyCollector exports godwit_flow_ready{flow}, evaluated at scrape time.
+type readyCollector struct {
+	desc  *prometheus.Desc
+	mu    sync.Mutex
+	flows map[string]func() (bool, string)
+}
+
+func (c *readyCollector) add(flow string, ready func() (bool, string)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.flows[flow] = ready
+}
+
+func (c *readyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *readyCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	fs := make(map[string]func() (bool, string), len(c.flows))
+	for k, v := range c.flows {
+		fs[k] = v
+	}
+	c.mu.Unlock()
+	for flow, ready := range fs {
+		v := 0.0
+		if ok, _ := ready(); ok {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, flow)
+	}
 }
 
 // ClientHooks returns a constructor of franz-go client metrics (kprom)

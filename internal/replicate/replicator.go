@@ -33,7 +33,9 @@ func New(cfg *config.Config, flows []*config.Flow, logger *slog.Logger, m *Metri
 		}
 		src.NewHooks = m.ClientHooks(src.Alias)
 		dst.NewHooks = m.ClientHooks(dst.Alias)
-		r.flows = append(r.flows, NewFlow(Options{Flow: fc, Source: src, Target: dst, Logger: logger, Metrics: m, InstanceID: instanceID}))
+		f := NewFlow(Options{Flow: fc, Source: src, Target: dst, Logger: logger, Metrics: m, InstanceID: instanceID})
+		m.addFlow(f)
+		r.flows = append(r.flows, f)
 	}
 	return r, nil
 }
