@@ -140,3 +140,49 @@ func TestMM2Properties(t *testing.T) {
 		t.Errorf("tuning: %s", tn)
 	}
 }
+
+func TestReplayCount(t *testing.T) {
+	// Source partition of 10 records (offsets 0..9); target copy with a
+	// transaction marker at target offset 5 (source 0..4 at 0..4, 5..9 at
+	// 6..10).
+	var ps []pos
+	for s := int64(0); s < 10; s++ {
+		off := s
+		if s >= 5 {
+			off++
+		}
+		ps = append(ps, pos{off, s})
+	}
+	for _, c := range []struct {
+		s, t, replayed, skipped int64
+	}{
+		{5, 5, 0, 0},   // exact (resume at the marker)
+		{5, 6, 0, 0},   // exact (after the marker)
+		{5, 3, 2, 0},   // source 3 and 4 again
+		{5, 8, 0, 2},   // source 5 and 6 never read
+		{10, 11, 0, 0}, // head
+		{10, 0, 10, 0}, // from the start
+		{0, 11, 0, 10}, // at the end: everything skipped
+	} {
+		r, sk := replayCount(ps, 10, c.s, c.t)
+		if r != c.replayed || sk != c.skipped {
+			t.Errorf("S=%d T=%d: replayed %d skipped %d, want %d %d", c.s, c.t, r, sk, c.replayed, c.skipped)
+		}
+	}
+	// at-least-once duplicates: source 3..4 copied twice (again at 11, 12)
+	dup := append(append([]pos(nil), ps...), pos{11, 3}, pos{12, 4})
+	if r, sk := replayCount(dup, 10, 5, 6); r != 2 || sk != 0 {
+		t.Errorf("duplicates: replayed %d skipped %d, want 2 0", r, sk)
+	}
+}
+
+func TestDepthGroups(t *testing.T) {
+	c := &contender{token: "bx"}
+	got := []string{}
+	for _, d := range depths {
+		got = append(got, c.groupOf(d))
+	}
+	if strings.Join(got, ",") != "gwbench-bx-ghead,gwbench-bx-g50,gwbench-bx-g10" {
+		t.Fatal(got)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/offsets"
 	"github.com/godwit/godwit/internal/replicate"
 )
 
@@ -31,7 +32,14 @@ type env struct {
 	mm2Libs        string
 	timeout        time.Duration
 	verify         bool
-	logf           func(string, ...any)
+	// replay: commit depth groups before each contender and measure
+	// replay after failover from its checkpoints (replay.go).
+	replay bool
+	// ckWait overrides how long after the backlog the checkpoints are
+	// read at the latest (0: twice the contender's checkpoint interval
+	// plus 15 s).
+	ckWait time.Duration
+	logf   func(string, ...any)
 }
 
 // contender is one replicator under test.
@@ -51,6 +59,16 @@ type contender struct {
 	done func(ctx context.Context, e *env) (bool, error)
 	// settings is a short description for the report.
 	settings string
+	// srcAlias is the source cluster alias: checkpoints are on the target
+	// in <srcAlias>.checkpoints.internal (empty: no checkpoints).
+	srcAlias string
+	// ckInterval is how often the contender writes checkpoints.
+	ckInterval time.Duration
+	// translate, if set, is the contender's own translation of a group
+	// (partition -> target offset), for a cross-check.
+	translate func(ctx context.Context, group string) (map[int32]int64, error)
+	// offsetSyncs is MirrorMaker 2's offset-syncs topic on the source.
+	offsetSyncs string
 }
 
 // contenderNames lists the contenders in their run order.
@@ -85,6 +103,7 @@ func newContender(name string, e *env) (*contender, error) {
 		}
 		srcAlias, dstAlias := "p"+token, "s"+token
 		c.prefix = srcAlias
+		c.srcAlias, c.ckInterval = srcAlias, config.DefaultCheckpointInterval
 		slots := max(16, int(e.partitions+1)/2)
 		c.settings = fmt.Sprintf("delivery %s, slots %d, start earliest, every other setting default", delivery, slots)
 		cfgPath := filepath.Join(e.work, name+".yaml")
@@ -111,6 +130,19 @@ http: { listen: "127.0.0.1:0" }
 			}
 			flow = cfg.Flows[srcAlias+"->"+dstAlias]
 			return exec.Command(e.godwitBin, "replicate", "-c", cfgPath), nil
+		}
+		c.translate = func(ctx context.Context, group string) (map[int32]int64, error) {
+			gt, err := offsets.TranslateGroup(ctx, cfg, flow, group)
+			if err != nil {
+				return nil, err
+			}
+			out := map[int32]int64{}
+			for _, r := range gt.Partitions {
+				if r.SourceTopic == e.topic {
+					out[r.Partition] = r.TargetOffset
+				}
+			}
+			return out, nil
 		}
 		// Data visible is not enough for exactly-once (the high watermark
 		// counts transaction markers): done is when godwit's own committed
@@ -139,6 +171,11 @@ http: { listen: "127.0.0.1:0" }
 		srcAlias, dstAlias := "a"+token, "b"+token
 		c.prefix = srcAlias
 		tuned := name == "mm2-tuned"
+		c.srcAlias, c.ckInterval = srcAlias, 60*time.Second // emit.checkpoints.interval.seconds default
+		c.offsetSyncs = "mm2-offset-syncs." + dstAlias + ".internal"
+		if tuned {
+			c.ckInterval = 5 * time.Second
+		}
 		c.settings = "defaults apart from cluster addresses, the topic and replication factors of 1"
 		if tuned {
 			c.settings = strings.Join(mm2Tuning(e.partitions, srcAlias, dstAlias), ", ")
@@ -200,7 +237,8 @@ func mm2Properties(srcAlias, dstAlias, src, dst, topics string) []string {
 }
 
 // mm2Tuning is "MM2 tuned": one task per partition, bigger fetches and
-// producer batches.
+// producer batches, checkpoints and group offset sync every 5 s instead of
+// 60 s (group offset sync enabled).
 func mm2Tuning(partitions int32, srcAlias, dstAlias string) []string {
 	// Every task has its own consumer and producer, so per-client memory
 	// is kept moderate: tasks.max x these must fit the 2 GiB heap.
@@ -211,6 +249,9 @@ func mm2Tuning(partitions int32, srcAlias, dstAlias string) []string {
 		srcAlias + ".consumer.max.poll.records = 2000",
 		dstAlias + ".producer.batch.size = 262144",
 		dstAlias + ".producer.linger.ms = 10",
+		"emit.checkpoints.interval.seconds = 5",
+		"sync.group.offsets.enabled = true",
+		"sync.group.offsets.interval.seconds = 5",
 	}
 }
 
@@ -239,6 +280,13 @@ func (c *contender) run(ctx context.Context, e *env, lat *latencyOpts) (res resu
 	}()
 	if err := createTopic(ctx, e.srcAdm, c.latTopic, e.partitions); err != nil {
 		return fail(err)
+	}
+	var committed map[string]map[int32]int64
+	var err error
+	if e.replay && c.srcAlias != "" {
+		if committed, err = commitDepths(ctx, e, c); err != nil {
+			return fail(fmt.Errorf("commit depth groups: %w", err))
+		}
 	}
 	cmd, err := c.command(e)
 	if err != nil {
@@ -302,6 +350,7 @@ wait:
 		}
 	}
 	samp.Stop()
+	backlogDone := time.Now()
 	res.CPU, res.PeakRSS = samp.Totals()
 	e.logf("  %s: replicated in %v, CPU %v, peak RSS %s", c.name, res.Elapsed.Round(time.Millisecond), res.CPU, fmtMiB(res.PeakRSS))
 
@@ -327,6 +376,23 @@ wait:
 			res.LatencyMax = percentile(l, 100)
 		}
 		e.logf("  %s: latency p50 %v p99 %v (n=%d)", c.name, res.LatencyP50, res.LatencyP99, res.LatencyN)
+	}
+	if committed != nil {
+		settle := e.ckWait
+		if settle <= 0 {
+			settle = 2*c.ckInterval + 15*time.Second
+		}
+		res.ReplaySettle = settle
+		e.logf("  %s: replay: reading checkpoints until %v after the backlog was complete (earlier if exact)", c.name, settle)
+		rows, read, err := replayPhase(ctx, e, c, committed, backlogDone, settle)
+		res.Replay, res.ReplayRead = rows, read
+		if err != nil {
+			res.ReplayErr = err.Error()
+			e.logf("  %s: replay: %v", c.name, err)
+		}
+		for _, r := range rows {
+			e.logf("  %s: group at %s: replayed %d (max %d per partition), skipped %d, no checkpoint %d/%d, stale %d; %s", c.name, r.Depth, r.Replayed, r.MaxPart, r.Skipped, r.NoCk, r.Partitions, r.Stale, r.Note)
+		}
 	}
 	stopProcess(cmd, exited, e.logf)
 	alive = false

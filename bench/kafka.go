@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/godwit/godwit/internal/workload"
 )
 
 func newClient(addr string, opts ...kgo.Opt) (*kgo.Client, error) {
@@ -101,7 +103,10 @@ func (p payload) value(i int64, size int) []byte {
 }
 
 // load produces n records of size bytes round-robin over the topic's
-// partitions, acks=all, idempotent, uncompressed.
+// partitions, acks=all, idempotent, uncompressed. Each value is random
+// bytes behind a workload identity (partition, sequence within the
+// partition): on a fresh topic written in order by one idempotent
+// producer the sequence is the record's source offset (replay.go).
 func load(ctx context.Context, addr, topic string, n int64, size int, partitions int32, logf func(string, ...any)) (time.Duration, error) {
 	cl, err := newClient(addr,
 		kgo.DefaultProduceTopic(topic),
@@ -120,7 +125,11 @@ func load(ctx context.Context, addr, topic string, n int64, size int, partitions
 	t0 := time.Now()
 	last := t0
 	for i := int64(0); i < n; i++ {
-		r := &kgo.Record{Partition: int32(i % int64(partitions)), Value: pl.value(i, size)}
+		part := int32(i % int64(partitions))
+		v := make([]byte, size)
+		copy(v, pl.value(i, size))
+		copy(v, workload.Encode(workload.ID{Partition: part, Seq: i / int64(partitions)}, workload.IDSize))
+		r := &kgo.Record{Partition: part, Value: v}
 		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
 			if err != nil {
 				if failed.Add(1) == 1 {

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/godwit/godwit/internal/workload"
 )
 
 type preset struct {
@@ -66,6 +68,9 @@ func run() error {
 	latWarm := flag.Duration("latency-warmup", 5*time.Second, "records produced in the first part of the latency phase are not measured")
 	verify := flag.Bool("verify", true, "count the target's records with a read_committed consumer after each backlog run")
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up on a contender after this long")
+	replay := flag.Bool("replay", true, "commit source groups at head / 50% / 10% before each contender and measure replay after failover from its checkpoints")
+	ckWait := flag.Duration("checkpoint-wait", 0, "read checkpoints at the latest this long after the backlog is complete (0: twice the contender's checkpoint interval + 15 s: godwit 17 s, MM2 default 135 s, MM2 tuned 25 s)")
+	section := flag.String("section", "", "results section of -out to replace (default: results-<preset>)")
 	mm2Libs := flag.String("mm2-libs", "", "MirrorMaker 2 classpath folder (default: <repo>/.cache/connect-mirror-4.3.1/libs, fetched by scripts/kafka.sh)")
 	flag.Parse()
 
@@ -84,6 +89,9 @@ func run() error {
 	}
 	if *latDur > 0 {
 		p.latencyDur = *latDur
+	}
+	if p.size < workload.IDSize {
+		return fmt.Errorf("-size must be at least %d (the record identity)", workload.IDSize)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -114,6 +122,7 @@ func run() error {
 		src: *primary, dst: *secondary, topic: "gwbench-" + runID + "-src",
 		records: p.records, size: p.size, partitions: p.partitions,
 		runID: runID, work: work, self: self, mm2Libs: *mm2Libs, timeout: *timeout, verify: *verify, logf: logf,
+		replay: *replay, ckWait: *ckWait,
 	}
 	var cs []*contender
 	for _, n := range strings.Split(*contenders, ",") {
@@ -203,7 +212,11 @@ func run() error {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(root, path)
 		}
-		if err := replaceSection(path, "results-"+*presetName, md); err != nil {
+		id := *section
+		if id == "" {
+			id = "results-" + *presetName
+		}
+		if err := replaceSection(path, id, md); err != nil {
 			return err
 		}
 		logf("wrote %s", path)

@@ -33,6 +33,10 @@ func (r report) markdown() string {
 		fmt.Fprintf(&b, "\nEnd-to-end latency at a steady %.0f MB/s for %v (first %v not measured), produce timestamp to receipt by a read_committed consumer of the target:\n\n", r.Latency.rate, r.Latency.dur, r.Latency.warmup)
 		b.WriteString(latencyTable(r.Results))
 	}
+	if hasReplay(r.Results) {
+		b.WriteString("\nReplay after failover: before each contender started, groups committed on the source at head / 50 % / 10 % of every partition's end offset; after the backlog, each group's resume offset on the target is the newest checkpoint in `<source alias>.checkpoints.internal` (read after the time in the table; bound: twice the contender's checkpoint interval + 15 s, earlier if every partition was already exact). Replayed = target records at or after the resume offset whose source offset (from the value) is below the group's; skipped = source records at or after the group's offset with no copy at or after the resume offset.\n\n")
+		b.WriteString(replayTable(r.Results))
+	}
 	b.WriteString("\nContender settings:\n\n")
 	for _, c := range r.Contenders {
 		fmt.Fprintf(&b, "- `%s`: %s\n", c.name, c.settings)
@@ -68,4 +72,13 @@ func spliceSection(doc, begin, end, block string) string {
 		doc += "\n"
 	}
 	return doc + block
+}
+
+func hasReplay(rs []result) bool {
+	for _, r := range rs {
+		if len(r.Replay) > 0 || r.ReplayErr != "" {
+			return true
+		}
+	}
+	return false
 }

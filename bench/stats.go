@@ -41,6 +41,11 @@ type result struct {
 	LatencyP99      time.Duration
 	LatencyMax      time.Duration
 	LatencyRateMBps float64 // achieved produce rate of the latency phase
+
+	Replay       []replayRow // per depth (replay.go)
+	ReplayErr    string
+	ReplayRead   time.Duration // checkpoints read this long after the backlog was complete
+	ReplaySettle time.Duration // the bound on that wait
 }
 
 func (r result) MBps() float64 {
