@@ -27,10 +27,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/metrics"
+	"github.com/godwit/godwit/internal/offsets"
 	"github.com/godwit/godwit/internal/replicate"
 	"github.com/godwit/godwit/internal/testkit"
 )
@@ -45,6 +47,10 @@ const (
 	// heartbeatTopic is naming.HeartbeatTopic as the dashboard and rules
 	// spell it.
 	heartbeatTopic = "godwit.heartbeats"
+
+	// consumerGroup commits offsets on the source topic, so the checkpoint
+	// loop exports its series (godwit_checkpoint_age_seconds, ...).
+	consumerGroup = "deploy-consumer"
 )
 
 // eventOnly are godwit metrics that have no series until their event
@@ -61,13 +67,13 @@ var eventOnly = map[string]string{
 	"godwit_metasync_warnings_total":           "first metadata sync warning",
 	"godwit_metasync_actions_total":            "first metadata change applied",
 	"godwit_metasync_partitions_created_total": "first target partition created",
+	"godwit_checkpoint_errors_total":           "first failed checkpoint loop pass",
 }
 
 // external are metric names used by the dashboard or rules that godwit does
 // not export, with where they come from.
 var external = map[string]string{
-	"up":                    "Prometheus (checked through the real Prometheus server below)",
-	"kube_pod_status_ready": "kube-state-metrics (rule group godwit-kubernetes)",
+	"up": "Prometheus (checked through the real Prometheus server below)",
 }
 
 // ---- the godwit binary, built once like deploy/docker/Dockerfile builds it
@@ -119,8 +125,11 @@ func (s *sharedT) Errorf(format string, args ...any) {
 func (s *sharedT) Logf(format string, args ...any) {}
 
 // runningReplicator runs `godwit replicate` (the binary) against a fresh
-// kfake pair, replicates records of a 3-partition topic and waits until
-// /metrics shows them. Tests share it.
+// kfake pair, replicates records of a 3-partition topic, commits offsets of
+// a consumer group (consumerGroup) on it, and waits until /metrics shows the
+// records replicated, the flow ready and the group's checkpoint age (the
+// checkpoint loop runs in the process owning slot 0: this one). Tests share
+// it.
 func runningReplicator(t *testing.T) *replicator {
 	t.Helper()
 	replOnce.Do(func() { repl, replErr = startReplicator(t) })
@@ -151,7 +160,7 @@ func startReplicator(t *testing.T) (*replicator, error) {
   %s: {bootstrap_servers: [%s]}
   %s: {bootstrap_servers: [%s]}
 flows:
-  %s: {naming: prefixed, delivery: exactly-once}
+  %s: {naming: prefixed, delivery: exactly-once, rpo_objective: 60s}
 http: {listen: "127.0.0.1:0"}
 `, p.Primary.Name, quoteAll(p.Primary.Addrs), p.Secondary.Name, quoteAll(p.Secondary.Addrs), flow)
 	cfgPath := filepath.Join(dir, "godwit.yaml")
@@ -212,6 +221,15 @@ http: {listen: "127.0.0.1:0"}
 			return nil, fmt.Errorf("produce: %w", err)
 		}
 	}
+	// A consumer group that has read everything: its committed offsets are
+	// what the checkpoint loop translates.
+	offs := kadm.Offsets{}
+	for part := range int32(3) {
+		offs.Add(kadm.Offset{Topic: topic, Partition: part, At: n / 3, LeaderEpoch: -1})
+	}
+	if resp, err := kadm.NewClient(cl).CommitOffsets(context.Background(), consumerGroup, offs); err != nil || resp.Error() != nil {
+		return nil, fmt.Errorf("commit offsets of %s: %v %v", consumerGroup, err, resp.Error())
+	}
 	var last string
 	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		mfs, err := scrape(addr)
@@ -225,12 +243,16 @@ http: {listen: "127.0.0.1:0"}
 		// dashboard and alerts select topic="godwit.heartbeats").
 		hb := sample(mfs, "godwit_heartbeats_total", nil)
 		hbTS := len(series(mfs, "godwit_last_replicated_record_timestamp_seconds", map[string]string{"topic": heartbeatTopic}))
-		last = fmt.Sprintf("replicated %v of %d records, %d lag series, %v heartbeats written, %d heartbeat timestamp series", got, n, lagSeries, hb, hbTS)
-		if got == n && lagSeries == 3 && hb > 0 && hbTS > 0 {
+		ready := sample(mfs, "godwit_flow_ready", map[string]string{"flow": flow})
+		ckAge := len(series(mfs, "godwit_checkpoint_age_seconds", map[string]string{"flow": flow, "group": consumerGroup}))
+		last = fmt.Sprintf("replicated %v of %d records, %d lag series, %v heartbeats written, %d heartbeat timestamp series, flow ready %v, %d checkpoint age series of %s",
+			got, n, lagSeries, hb, hbTS, ready, ckAge, consumerGroup)
+		if got == n && lagSeries == 3 && hb > 0 && hbTS > 0 && ready == 1 && ckAge == 1 {
 			// The registry the binary builds, for descriptors of
 			// event-only metrics.
 			reg := metrics.NewRegistry()
 			replicate.NewMetrics(reg)
+			offsets.NewMetrics(reg)
 			return &replicator{addr: addr, topic: topic, flow: flow, cfgPath: cfgPath, registry: reg}, nil
 		}
 	}
@@ -469,13 +491,14 @@ func metricNames(expr string) []string {
 
 func TestMetricNameExtraction(t *testing.T) {
 	for expr, want := range map[string]string{
-		`sum by (flow, topic) (rate(godwit_replicated_records_total{flow=~"$flow",topic=~"a.b"}[$__rate_interval]))`:                        "godwit_replicated_records_total",
-		`histogram_quantile(0.99, sum by (flow, le) (rate(godwit_replication_latency_seconds_bucket{flow=~"$flow"}[5m])))`:                   "godwit_replication_latency_seconds_bucket",
+		`sum by (flow, topic) (rate(godwit_replicated_records_total{flow=~"$flow",topic=~"a.b"}[$__rate_interval]))`:                                                                                               "godwit_replicated_records_total",
+		`histogram_quantile(0.99, sum by (flow, le) (rate(godwit_replication_latency_seconds_bucket{flow=~"$flow"}[5m])))`:                                                                                         "godwit_replication_latency_seconds_bucket",
 		`(time() - max by (flow, topic, partition) (godwit_last_replicated_record_timestamp_seconds)) > 60 and on (flow, topic, partition) (min by (flow, topic, partition) (godwit_replication_lag_records) > 0)`: "godwit_last_replicated_record_timestamp_seconds godwit_replication_lag_records",
-		`label_values(godwit_replication_lag_records{flow=~"$flow"}, topic)`:                                                                 "godwit_replication_lag_records",
-		`sum(up{job=~"$job"}) or vector(0)`:                                                                                                  "up",
-		`absent(godwit_assigned_slots)`:                                                                                                      "godwit_assigned_slots",
-		`sum(rate(x_total[1m])) * 1e3 / 60`:                                                                                                  "x_total",
+		`label_values(godwit_replication_lag_records{flow=~"$flow"}, topic)`:                                                                                                                                       "godwit_replication_lag_records",
+		`sum(up{job=~"$job"}) or vector(0)`: "up",
+		`(time() - max by (flow) (godwit_last_replicated_record_timestamp_seconds)) > on (flow) group_left () (max by (flow) (godwit_rpo_objective_seconds > 0) or on (flow) 0 * max by (flow) (x_total) + 60)`: "godwit_last_replicated_record_timestamp_seconds godwit_rpo_objective_seconds x_total",
+		`absent(godwit_assigned_slots)`:     "godwit_assigned_slots",
+		`sum(rate(x_total[1m])) * 1e3 / 60`: "x_total",
 	} {
 		if got := strings.Join(metricNames(expr), " "); got != want {
 			t.Errorf("metricNames(%s) = %q, want %q", expr, got, want)
@@ -489,6 +512,7 @@ func registeredNames(t *testing.T, reg *prometheus.Registry) map[string]bool {
 	t.Helper()
 	rec := &recordingRegisterer{}
 	replicate.NewMetrics(rec)
+	offsets.NewMetrics(rec)
 	nameRE := regexp.MustCompile(`fqName: "([^"]+)"`)
 	out := map[string]bool{}
 	ch := make(chan *prometheus.Desc, 64)
@@ -910,7 +934,7 @@ type podSpec struct {
 		} `yaml:"ports"`
 		LivenessProbe  *probe `yaml:"livenessProbe"`
 		ReadinessProbe *probe `yaml:"readinessProbe"`
-		Resources struct {
+		Resources      struct {
 			Requests map[string]string `yaml:"requests"`
 			Limits   map[string]string `yaml:"limits"`
 		} `yaml:"resources"`
