@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -184,5 +187,52 @@ func TestDepthGroups(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "gwbench-bx-ghead,gwbench-bx-g50,gwbench-bx-g10" {
 		t.Fatal(got)
+	}
+}
+
+// TestWANProxyDelay checks that the proxy adds its delay in each
+// direction and forwards bytes unchanged, in order.
+func TestWANProxyDelay(t *testing.T) {
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); c.Close() }()
+		}
+	}()
+	const delay = 40 * time.Millisecond
+	px, err := startWANProxy("127.0.0.1:0", echo.Addr().String(), delay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	c, err := net.Dial("tcp", px.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := make([]byte, 300<<10) // several chunks
+	for i := range msg {
+		msg[i] = byte(i * 7)
+	}
+	t0 := time.Now()
+	go func() { _, _ = c.Write(msg) }()
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatal(err)
+	}
+	rtt := time.Since(t0)
+	if !bytes.Equal(got, msg) {
+		t.Fatal("bytes changed")
+	}
+	if rtt < 2*delay || rtt > 2*delay+time.Second {
+		t.Fatalf("round trip %v, want about %v", rtt, 2*delay)
 	}
 }

@@ -19,7 +19,10 @@ import (
 
 // env is what every contender run shares.
 type env struct {
-	src, dst       string // bootstrap addresses
+	src, dst string // bootstrap addresses
+	// srcRepl is the source bootstrap the contenders use: src, or the
+	// WAN proxy in front of it (-wan-delay).
+	srcRepl        string
 	srcAdm, dstAdm *kadm.Client
 	topic          string // source topic
 	records        int64
@@ -92,7 +95,7 @@ func newContender(name string, e *env) (*contender, error) {
 		pipes := max(16, int(e.partitions+1)/2)
 		c.settings = fmt.Sprintf("franz-go consume -> produce, %d independent consumer/producer pairs (as many as godwit's slots), fetch max 64 MiB / 8 MiB per partition, linger 5 ms, 256 MiB buffer each, no progress kept", pipes)
 		c.command = func(e *env) (*exec.Cmd, error) {
-			return exec.Command(e.self, "rawpipe", "-src", e.src, "-dst", e.dst, "-topics", strings.Join(topics, ","), "-prefix", c.prefix,
+			return exec.Command(e.self, "rawpipe", "-src", e.srcRepl, "-dst", e.dst, "-topics", strings.Join(topics, ","), "-prefix", c.prefix,
 				"-partitions", fmt.Sprint(e.partitions), "-pipes", fmt.Sprint(pipes)), nil
 		}
 		c.done = hwmDone
@@ -120,7 +123,7 @@ flows:
     delivery: %[6]s
     slots: %[7]d
 http: { listen: "127.0.0.1:0" }
-`, srcAlias, dstAlias, e.src, e.dst, quoteList(topics), delivery, slots)
+`, srcAlias, dstAlias, e.srcRepl, e.dst, quoteList(topics), delivery, slots)
 			if err := os.WriteFile(cfgPath, []byte(y), 0o644); err != nil {
 				return nil, err
 			}
@@ -181,7 +184,7 @@ http: { listen: "127.0.0.1:0" }
 			c.settings = strings.Join(mm2Tuning(e.partitions, srcAlias, dstAlias), ", ")
 		}
 		c.command = func(e *env) (*exec.Cmd, error) {
-			props := mm2Properties(srcAlias, dstAlias, e.src, e.dst, strings.Join(topics, ", "))
+			props := mm2Properties(srcAlias, dstAlias, e.srcRepl, e.dst, strings.Join(topics, ", "))
 			if tuned {
 				props = append(props, mm2Tuning(e.partitions, srcAlias, dstAlias)...)
 			}

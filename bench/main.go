@@ -70,6 +70,9 @@ func run() error {
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up on a contender after this long")
 	replay := flag.Bool("replay", true, "commit source groups at head / 50% / 10% before each contender and measure replay after failover from its checkpoints")
 	ckWait := flag.Duration("checkpoint-wait", 0, "read checkpoints at the latest this long after the backlog is complete (0: twice the contender's checkpoint interval + 15 s: godwit 17 s, MM2 default 135 s, MM2 tuned 25 s)")
+	wanDelay := flag.Duration("wan-delay", 0, "one-way delay of a latency proxy between the contenders and the source (RTT = 2x); needs -wan-listen and -wan-upstream")
+	wanListen := flag.String("wan-listen", "", "address the latency proxy listens on: the source's WAN listener must advertise it (scripts/kafka.sh GODWIT_KAFKA_WAN_ADVERTISED_PORT)")
+	wanUpstream := flag.String("wan-upstream", "", "the source broker's WAN listener (scripts/kafka.sh GODWIT_KAFKA_WAN_PORT) the proxy forwards to")
 	section := flag.String("section", "", "results section of -out to replace (default: results-<preset>)")
 	mm2Libs := flag.String("mm2-libs", "", "MirrorMaker 2 classpath folder (default: <repo>/.cache/connect-mirror-4.3.1/libs, fetched by scripts/kafka.sh)")
 	flag.Parse()
@@ -118,8 +121,23 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	var wan *wanDesc
+	srcRepl := *primary
+	if *wanDelay > 0 || *wanListen != "" || *wanUpstream != "" {
+		if *wanListen == "" || *wanUpstream == "" {
+			return fmt.Errorf("-wan-delay needs -wan-listen and -wan-upstream")
+		}
+		px, err := startWANProxy(*wanListen, *wanUpstream, *wanDelay)
+		if err != nil {
+			return fmt.Errorf("latency proxy: %w", err)
+		}
+		defer px.Close()
+		srcRepl = px.Addr()
+		wan = &wanDesc{delay: *wanDelay, listen: px.Addr(), upstream: *wanUpstream}
+		logf("latency proxy %s -> %s, %v each way (RTT %v): contenders read the source through it", px.Addr(), *wanUpstream, *wanDelay, 2**wanDelay)
+	}
 	e := &env{
-		src: *primary, dst: *secondary, topic: "gwbench-" + runID + "-src",
+		src: *primary, srcRepl: srcRepl, dst: *secondary, topic: "gwbench-" + runID + "-src",
 		records: p.records, size: p.size, partitions: p.partitions,
 		runID: runID, work: work, self: self, mm2Libs: *mm2Libs, timeout: *timeout, verify: *verify, logf: logf,
 		replay: *replay, ckWait: *ckWait,
@@ -200,7 +218,7 @@ func run() error {
 	rep := report{
 		Preset: *presetName, P: p, Command: commandLine(), Started: time.Now(),
 		LoadTime: loadTime, LoadMBps: loadMBps, Results: results, Contenders: cs, Latency: lat,
-		Machine: machine(),
+		Machine: machine(), WAN: wan,
 	}
 	md := rep.markdown()
 	fmt.Println(md)

@@ -19,6 +19,12 @@ type report struct {
 	Results    []result
 	Contenders []*contender
 	Latency    *latencyOpts
+	WAN        *wanDesc
+}
+
+type wanDesc struct {
+	delay            time.Duration
+	listen, upstream string
 }
 
 func (r report) markdown() string {
@@ -27,7 +33,11 @@ func (r report) markdown() string {
 	fmt.Fprintf(&b, "Command: `%s`\n\n", r.Command)
 	fmt.Fprintf(&b, "Machine: %s. Both Kafka clusters ran on the same machine, and other processes may have been running.\n\n", r.Machine)
 	fmt.Fprintf(&b, "Source loaded in %.2f s (%.1f MB/s, acks=all, idempotent, uncompressed random values).\n\n", r.LoadTime.Seconds(), r.LoadMBps)
-	b.WriteString("Backlog replication (loopback):\n\n")
+	if r.WAN != nil {
+		fmt.Fprintf(&b, "Backlog replication through the latency proxy (contenders read the source through %s -> %s, %v added each way = %v RTT, latency only: no bandwidth limit or loss; the target is on loopback):\n\n", r.WAN.listen, r.WAN.upstream, r.WAN.delay, 2*r.WAN.delay)
+	} else {
+		b.WriteString("Backlog replication (loopback):\n\n")
+	}
 	b.WriteString(throughputTable(r.Results))
 	if r.Latency != nil {
 		fmt.Fprintf(&b, "\nEnd-to-end latency at a steady %.0f MB/s for %v (first %v not measured), produce timestamp to receipt by a read_committed consumer of the target:\n\n", r.Latency.rate, r.Latency.dur, r.Latency.warmup)
