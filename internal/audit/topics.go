@@ -230,7 +230,7 @@ func (fa *flowAudit) acls(context.Context) Check {
 	}
 	for _, w := range fa.plan.Warnings {
 		if w.Kind == metasync.IssueACLsUnsupported {
-			ev := w.Message
+			var ev string
 			if strings.Contains(w.Message, "source cluster") {
 				ev = fmt.Sprintf("source has no authorizer; ACL drift not checked (%s)", w.Message)
 			} else {

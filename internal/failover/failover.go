@@ -166,18 +166,17 @@ type params struct {
 
 // state of one run.
 type runner struct {
-	o      Options
-	log    *slog.Logger
-	now    func() time.Time
-	src    *cluster.Cluster
-	dst    *cluster.Cluster
-	dcl    *kgo.Client
-	jw     *journal.Writer
-	st     *journal.FlowState
-	op     *journal.Op
-	run    journal.Run
-	seq    int
-	report *Report
+	o   Options
+	log *slog.Logger
+	now func() time.Time
+	src *cluster.Cluster
+	dst *cluster.Cluster
+	dcl *kgo.Client
+	jw  *journal.Writer
+	st  *journal.FlowState
+	op  *journal.Op
+	run journal.Run
+	seq int
 }
 
 // ErrLagTimeout is returned when a planned failover's lag did not reach

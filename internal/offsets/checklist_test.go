@@ -122,7 +122,7 @@ func TestChecklist(t *testing.T) {
 		}
 		cons.Close()
 		<-polling
-		synced = waitSynced(t, p.Secondary, src, group, target, want)
+		waitSynced(t, p.Secondary, src, group, target, want)
 
 		// Rewind on the source: honoured.
 		before, _ := checkpoint(t, p.Secondary, src, group, target, 1)
@@ -139,7 +139,7 @@ func TestChecklist(t *testing.T) {
 		ip = runInProcess(t, cfgPath)
 		want[0] = consumedOffset(recs[0], 90)
 		commit(t, p.Primary, group, topic, want)
-		synced = waitSynced(t, p.Secondary, src, group, target, want)
+		waitSynced(t, p.Secondary, src, group, target, want)
 		if c, _ := checkpoint(t, p.Secondary, src, group, target, 1); c.Downstream != after.Downstream {
 			t.Errorf("after restart partition 1 checkpoint %d, want %d", c.Downstream, after.Downstream)
 		}
