@@ -1,0 +1,380 @@
+package failback_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/godwit/godwit/internal/cluster"
+	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/failback"
+	"github.com/godwit/godwit/internal/failover"
+	"github.com/godwit/godwit/internal/journal"
+	"github.com/godwit/godwit/internal/offsets"
+	"github.com/godwit/godwit/internal/replicate"
+	"github.com/godwit/godwit/internal/testkit"
+	"github.com/godwit/godwit/internal/workload"
+)
+
+func logger() *slog.Logger {
+	var w io.Writer = io.Discard
+	if testing.Verbose() {
+		w = os.Stderr
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// replicator runs a flow and its checkpoint loop in this process, as
+// `godwit replicate` does.
+func replicator(t *testing.T, cfg *config.Config, flow string) {
+	t.Helper()
+	f := cfg.Flows[flow]
+	src, err := cluster.New(cfg, f.Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := cluster.New(cfg, f.Target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logger()
+	reg := prometheus.NewRegistry()
+	fl := replicate.NewFlow(replicate.Options{Flow: f, Source: src, Target: dst, Logger: log, Metrics: replicate.NewMetrics(reg)})
+	sy := offsets.NewSyncer(offsets.Options{Flow: f, Source: src, Target: dst, Logger: log, Metrics: offsets.NewMetrics(reg)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() { _ = fl.Run(ctx); done <- struct{}{} }()
+	go func() { _ = sy.Run(ctx); done <- struct{}{} }()
+	t.Cleanup(func() {
+		cancel()
+		for range 2 {
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				return
+			}
+		}
+	})
+}
+
+func commit(t *testing.T, e testkit.Endpoint, group string, offs map[int32]int64, topic string) {
+	t.Helper()
+	var os kadm.Offsets
+	for p, o := range offs {
+		os.Add(kadm.Offset{Topic: topic, Partition: p, At: o, LeaderEpoch: -1})
+	}
+	if err := testkit.Admin(t, e).CommitAllOffsets(ctxFor(t, 30*time.Second), group, os); err != nil {
+		t.Fatalf("commit %s: %v", group, err)
+	}
+}
+
+func endOffsets(t *testing.T, e testkit.Endpoint, topic string) map[int32]int64 {
+	t.Helper()
+	ends, err := testkit.Admin(t, e).ListEndOffsets(ctxFor(t, 30*time.Second), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out
+}
+
+// resume joins group on e and returns the workload identity of the first
+// record it reads on each partition (never commits).
+func resume(t *testing.T, e testkit.Endpoint, group, topic string, parts int32) map[int32]workload.ID {
+	t.Helper()
+	cl := testkit.Client(t, e, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	defer cl.Close()
+	out := map[int32]workload.ID{}
+	ctx := ctxFor(t, 60*time.Second)
+	for ctx.Err() == nil && int32(len(out)) < parts {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if _, ok := out[r.Partition]; ok {
+				return
+			}
+			id, ok := workload.Identify(r.Key, r.Value)
+			if !ok {
+				t.Errorf("%s[%d]@%d is not a workload record", topic, r.Partition, r.Offset)
+			}
+			out[r.Partition] = id
+		})
+	}
+	cl.LeaveGroup()
+	return out
+}
+
+func check(t *testing.T, e testkit.Endpoint, l *workload.Ledger, topic string, parts int32) workload.Report {
+	t.Helper()
+	rep, err := workload.Check(ctxFor(t, time.Minute), testkit.Client(t, e), l, workload.CheckConfig{Topic: topic, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}})
+	if err != nil {
+		t.Fatalf("checker on %s: %v", e.Name, err)
+	}
+	return rep
+}
+
+func ledgerLen(l *workload.Ledger) map[int32]int64 {
+	out := map[int32]int64{}
+	for p := range l.Partitions() {
+		out[p] = int64(len(l.Records(p)))
+	}
+	return out
+}
+
+// TestFailbackAfterUnplannedFailover: A stops mid-stream (records
+// acknowledged on A never reached B), godwit failover moves the topic to
+// B, producers write on B, A comes back, godwit failback (interrupted
+// once in the middle of the tail copy) recovers the tail, replicates B's
+// writes back, moves the groups and restores A->B. At the end every
+// acknowledged record of either side is on both clusters exactly once,
+// the groups resume on A with 0 replay and 0 skip, and the restored A->B
+// flow neither re-copies the tail nor copies B's records back.
+func TestFailbackAfterUnplannedFailover(t *testing.T) {
+	p := testkit.KfakePair(t) // stopping a cluster: never on the shared real clusters
+	testFailback(t, p, true)
+}
+
+// TestFailbackAfterPlannedFailover: the planned variant (no broker is
+// stopped), on kfake and on real Kafka: late writers on A after the
+// failover are the tail.
+func TestFailbackAfterPlannedFailover(t *testing.T) {
+	testkit.ForEachPair(t, func(t *testing.T, p testkit.Pair) { testFailback(t, p, false) })
+}
+
+func testFailback(t *testing.T, p testkit.Pair, unplanned bool) {
+	const parts = 3
+	topic := testkit.UniqueName(t, "orders")
+	idle := testkit.UniqueName(t, "idle")       // committed on A before the failover, never ran on B
+	drained := testkit.UniqueName(t, "drained") // consumed everything on B before switching back
+	testkit.CreateTopic(t, p.Primary, topic, parts, nil)
+	body := `topics: ["` + topic + `"], slots: 4`
+	if unplanned {
+		body += `, max_batch_bytes: 1024, commit_interval: 200ms` // replication trails the producer
+	}
+	cfgPath, src, dst := testkit.FlowConfigFile(t, p, "identical", body, false)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flow := src + "->" + dst
+	f := cfg.Flows[flow]
+	replicator(t, cfg, flow)
+	dcl := testkit.Client(t, p.Secondary)
+
+	prodA := workload.NewProducer(testkit.Client(t, p.Primary, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(1200)),
+		workload.ProducerConfig{Topic: topic, Partitions: parts, ValueSize: 1000})
+	if err := prodA.Produce(ctxFor(t, time.Minute), 300); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, p.Primary, idle, map[int32]int64{0: 20, 1: 20, 2: 20}, topic)
+	testkit.Eventually(t, time.Minute, func() (bool, string) {
+		cks, err := offsets.ReadCheckpoints(context.Background(), dcl, offsets.CheckpointsTopic(src))
+		n := 0
+		for _, c := range cks {
+			if c.Group == idle {
+				n++
+			}
+		}
+		return err == nil && n == parts, fmt.Sprintf("%d checkpoints (%v)", n, err)
+	})
+
+	var missingAtFailover int64
+	if unplanned {
+		if err := prodA.Produce(ctxFor(t, time.Minute), 6000); err != nil {
+			t.Fatal(err)
+		}
+		want := ledgerLen(prodA.Ledger())
+		testkit.Eventually(t, time.Minute, func() (bool, string) {
+			st := offsets.NewStore(f, dcl)
+			if err := st.Refresh(context.Background()); err != nil {
+				return false, err.Error()
+			}
+			for part := range int32(parts) {
+				pp, ok := st.Progress(replicate.TP{Topic: topic, Partition: part})
+				if !ok || pp.SourceEnd != want[part] {
+					return false, fmt.Sprintf("partition %d: observed end %d, produced %d", part, pp.SourceEnd, want[part])
+				}
+			}
+			return true, ""
+		})
+		if err := p.Sandbox.StopCluster(p.Primary.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frep, err := failover.Run(ctxFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, SourceTimeout: 3 * time.Second, Timeout: time.Minute, Logger: logger()})
+	if err != nil {
+		t.Fatalf("failover: %v", err)
+	}
+	if unplanned != (frep.Mode == failover.Unplanned) {
+		t.Fatalf("failover mode %s", frep.Mode)
+	}
+	crep := check(t, p.Secondary, prodA.Ledger(), topic, parts)
+	missingAtFailover = crep.Missing
+	if !unplanned {
+		// Late writers on A after a planned failover: acknowledged on A,
+		// never copied: the tail.
+		if crep.Missing != 0 {
+			t.Fatalf("planned failover left records behind:\n%s", crep)
+		}
+		if err := prodA.Produce(ctxFor(t, time.Minute), 600); err != nil {
+			t.Fatal(err)
+		}
+		missingAtFailover = 600
+	}
+	t.Logf("failover %s: %d records acknowledged on A are not on B", frep.Mode, missingAtFailover)
+	if missingAtFailover == 0 {
+		t.Fatalf("nothing to recover: the test did not exercise a tail")
+	}
+
+	// Producers move to B and write there during the outage.
+	prodB := workload.NewProducer(testkit.Client(t, p.Secondary, kgo.RecordPartitioner(kgo.ManualPartitioner())),
+		workload.ProducerConfig{Topic: topic, Partitions: parts, ValueSize: 300})
+	if err := prodB.Produce(ctxFor(t, time.Minute), 1500); err != nil {
+		t.Fatal(err)
+	}
+	if unplanned {
+		if err := p.Sandbox.RestartCluster(ctxFor(t, time.Minute), p.Primary.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Dry run: the plan, nothing written.
+	dry, err := failback.Run(ctxFor(t, 2*time.Minute), failback.Options{Config: cfg, Flow: f, DryRun: true, Logger: logger()})
+	if err != nil {
+		t.Fatalf("failback --dry-run: %v", err)
+	}
+	if dry.TailRecords.Planned < missingAtFailover || dry.TailRecords.Copied != 0 || dry.Reverse == nil || dry.Reverse.Lag == 0 {
+		b, _ := json.MarshalIndent(dry, "", " ")
+		t.Fatalf("dry run: %s", b)
+	}
+
+	// First run, interrupted after the first tail transaction.
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	defer cancel1()
+	_, err = failback.Run(ctx1, failback.Options{Config: cfg, Flow: f, Logger: logger(), CopyHook: func(int64) { cancel1() }})
+	if err == nil {
+		t.Fatalf("interrupted failback returned no error")
+	}
+	// Second run: finishes the tail, catches A up with B, producers and
+	// consumers still on B.
+	rep, err := failback.Run(ctxFor(t, 3*time.Minute), failback.Options{Config: cfg, Flow: f, Timeout: 2 * time.Minute, Logger: logger()})
+	if err != nil {
+		t.Fatalf("failback: %v", err)
+	}
+	if rep.Waiting == "" || rep.FinishedAt != nil {
+		t.Fatalf("failback without --switch should wait for the switch: %+v", rep)
+	}
+	t.Logf("tail: planned %d offsets, copied %d records (checker: %d missing at failover), filtered %d; reverse: copied %d, loop-filtered %d",
+		rep.TailRecords.Planned, rep.TailRecords.Copied, missingAtFailover, rep.TailRecords.Filtered, rep.Reverse.Copied, rep.Reverse.LoopFiltered)
+	if rep.TailRecords.Copied != missingAtFailover {
+		t.Errorf("tail copied %d, checker missing at failover %d", rep.TailRecords.Copied, missingAtFailover)
+	}
+	if rep.Reverse.Copied != int64(prodB.Ledger().Len()) {
+		t.Errorf("reverse copied %d, produced on B %d", rep.Reverse.Copied, prodB.Ledger().Len())
+	}
+	// Consumers on B read everything, including the recovered late
+	// records, then stop: the drained group's position is B's end.
+	commit(t, p.Secondary, drained, endOffsets(t, p.Secondary, topic), topic)
+
+	rep, err = failback.Run(ctxFor(t, 3*time.Minute), failback.Options{Config: cfg, Flow: f, Timeout: 2 * time.Minute, Logger: logger(),
+		Groups: regexp.MustCompile("^(?:" + regexp.QuoteMeta(idle) + "|" + regexp.QuoteMeta(drained) + ")$")})
+	if err != nil {
+		t.Fatalf("failback --switch: %v", err)
+	}
+	if rep.FinishedAt == nil || len(rep.Restored) != 1 || len(rep.Runs) != 3 {
+		b, _ := json.MarshalIndent(rep, "", " ")
+		t.Fatalf("failback not finished: %s", b)
+	}
+	committed := map[string]bool{}
+	for _, g := range rep.Groups {
+		committed[g.Group] = g.Committed
+		for _, gp := range g.Partitions {
+			if gp.Replay != 0 || gp.Untranslate != "" {
+				t.Errorf("group %s partition %d: %+v", g.Group, gp.Partition, gp)
+			}
+		}
+	}
+	if !committed[idle] || !committed[drained] {
+		b, _ := json.MarshalIndent(rep.Groups, "", " ")
+		t.Fatalf("groups not committed on A: %s", b)
+	}
+	st, err := journal.ReadFlowState(ctxFor(t, 30*time.Second), dcl, f)
+	if err != nil || st.FailedOver(topic) {
+		t.Fatalf("journal still marks %s failed over: %v", topic, err)
+	}
+
+	// Every acknowledged record of either side is on both clusters,
+	// exactly once, in order.
+	for _, c := range []struct {
+		name   string
+		e      testkit.Endpoint
+		ledger *workload.Ledger
+	}{
+		{"A's records on A", p.Primary, prodA.Ledger()},
+		{"A's records on B", p.Secondary, prodA.Ledger()},
+		{"B's records on A", p.Primary, prodB.Ledger()},
+		{"B's records on B", p.Secondary, prodB.Ledger()},
+	} {
+		r := check(t, c.e, c.ledger, topic, parts)
+		t.Logf("%s: expected %d found %d missing %d duplicates %d other_runs %d", c.name, r.Expected, r.Found, r.Missing, r.Duplicates, r.OtherRuns)
+		if !r.OK() {
+			t.Errorf("%s:\n%s", c.name, r)
+		}
+	}
+
+	// Groups resume on A: the idle one at record 20 of A's ledger, the
+	// drained one at the first record written on A after the failback.
+	before := ledgerLen(prodA.Ledger())
+	if err := prodA.Produce(ctxFor(t, time.Minute), 300); err != nil {
+		t.Fatal(err)
+	}
+	replay, skip := int64(0), int64(0)
+	for group, want := range map[string]map[int32]int64{idle: {0: 20, 1: 20, 2: 20}, drained: before} {
+		first := resume(t, p.Primary, group, topic, parts)
+		for part := range int32(parts) {
+			id, ok := first[part]
+			if !ok || id.Run != prodA.Ledger().RunID() {
+				t.Fatalf("group %s partition %d: first record %v (ledger A run %d)", group, part, id, prodA.Ledger().RunID())
+			}
+			if id.Seq < want[part] {
+				replay += want[part] - id.Seq
+			} else {
+				skip += id.Seq - want[part]
+			}
+		}
+	}
+	t.Logf("groups resumed on A: replay=%d skip=%d", replay, skip)
+	if replay != 0 || skip != 0 {
+		t.Fatalf("replay=%d skip=%d, want 0/0", replay, skip)
+	}
+
+	// The restored A->B flow copies A's new records, not the tail again
+	// and not B's records back.
+	r, err := workload.WaitFor(ctxFor(t, 2*time.Minute), testkit.Client(t, p.Secondary), prodA.Ledger(), workload.CheckConfig{Topic: topic, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}}, 200*time.Millisecond)
+	if err != nil || !r.OK() {
+		t.Fatalf("A->B after failback: %v\n%s", err, r)
+	}
+	time.Sleep(2 * time.Second)
+	if r := check(t, p.Secondary, prodB.Ledger(), topic, parts); !r.OK() {
+		t.Fatalf("B's records on B after A->B resumed:\n%s", r)
+	}
+	if r := check(t, p.Secondary, prodA.Ledger(), topic, parts); !r.OK() {
+		t.Fatalf("A's records on B after A->B resumed:\n%s", r)
+	}
+}
