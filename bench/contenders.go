@@ -67,6 +67,11 @@ type contender struct {
 	srcAlias string
 	// ckInterval is how often the contender writes checkpoints.
 	ckInterval time.Duration
+	// ckSettle is how long after the backlog its checkpoints can still
+	// improve: godwit 2 x ckInterval + 15 s; MM2 also flushes pending
+	// offset syncs only on its offset commit (offset.flush.interval.ms,
+	// 60 s), so ckInterval + 60 s + 15 s.
+	ckSettle time.Duration
 	// translate, if set, is the contender's own translation of a group
 	// (partition -> target offset), for a cross-check.
 	translate func(ctx context.Context, group string) (map[int32]int64, error)
@@ -107,6 +112,7 @@ func newContender(name string, e *env) (*contender, error) {
 		srcAlias, dstAlias := "p"+token, "s"+token
 		c.prefix = srcAlias
 		c.srcAlias, c.ckInterval = srcAlias, config.DefaultCheckpointInterval
+		c.ckSettle = 2*c.ckInterval + 15*time.Second
 		slots := max(16, int(e.partitions+1)/2)
 		c.settings = fmt.Sprintf("delivery %s, slots %d, start earliest, every other setting default", delivery, slots)
 		cfgPath := filepath.Join(e.work, name+".yaml")
@@ -176,6 +182,7 @@ http: { listen: "127.0.0.1:0" }
 		tuned := name == "mm2-tuned"
 		c.srcAlias, c.ckInterval = srcAlias, 60*time.Second // emit.checkpoints.interval.seconds default
 		c.offsetSyncs = "mm2-offset-syncs." + dstAlias + ".internal"
+		c.ckSettle = c.ckInterval + 75*time.Second
 		if tuned {
 			c.ckInterval = 5 * time.Second
 		}
@@ -383,7 +390,7 @@ wait:
 	if committed != nil {
 		settle := e.ckWait
 		if settle <= 0 {
-			settle = 2*c.ckInterval + 15*time.Second
+			settle = c.ckSettle
 		}
 		res.ReplaySettle = settle
 		e.logf("  %s: replay: reading checkpoints until %v after the backlog was complete (earlier if exact)", c.name, settle)

@@ -69,7 +69,7 @@ func run() error {
 	verify := flag.Bool("verify", true, "count the target's records with a read_committed consumer after each backlog run")
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up on a contender after this long")
 	replay := flag.Bool("replay", true, "commit source groups at head / 50% / 10% before each contender and measure replay after failover from its checkpoints")
-	ckWait := flag.Duration("checkpoint-wait", 0, "read checkpoints at the latest this long after the backlog is complete (0: twice the contender's checkpoint interval + 15 s: godwit 17 s, MM2 default 135 s, MM2 tuned 25 s)")
+	ckWait := flag.Duration("checkpoint-wait", 0, "read checkpoints at the latest this long after the backlog is complete (0: godwit 2 x checkpoint interval + 15 s = 17 s; MM2 checkpoint interval + offset.flush.interval.ms (60 s) + 15 s: default 135 s, tuned 80 s)")
 	wanDelay := flag.Duration("wan-delay", 0, "one-way delay of a latency proxy between the contenders and the source (RTT = 2x); needs -wan-listen and -wan-upstream")
 	wanListen := flag.String("wan-listen", "", "address the latency proxy listens on: the source's WAN listener must advertise it (scripts/kafka.sh GODWIT_KAFKA_WAN_ADVERTISED_PORT)")
 	wanUpstream := flag.String("wan-upstream", "", "the source broker's WAN listener (scripts/kafka.sh GODWIT_KAFKA_WAN_PORT) the proxy forwards to")

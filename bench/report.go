@@ -44,7 +44,7 @@ func (r report) markdown() string {
 		b.WriteString(latencyTable(r.Results))
 	}
 	if hasReplay(r.Results) {
-		b.WriteString("\nReplay after failover: before each contender started, groups committed on the source at head / 50 % / 10 % of every partition's end offset; after the backlog, each group's resume offset on the target is the newest checkpoint in `<source alias>.checkpoints.internal` (read after the time in the table; bound: twice the contender's checkpoint interval + 15 s, earlier if every partition was already exact). Replayed = target records at or after the resume offset whose source offset (from the value) is below the group's; skipped = source records at or after the group's offset with no copy at or after the resume offset.\n\n")
+		b.WriteString("\nReplay after failover: before each contender started, groups committed on the source at head / 50 % / 10 % of every partition's end offset; after the backlog, each group's resume offset on the target is the newest checkpoint in `<source alias>.checkpoints.internal` (read after the time in the table, counted from the moment the backlog was complete; bound: godwit 2 x its checkpoint interval (1 s) + 15 s, MM2 its checkpoint interval + 60 s (offset.flush.interval.ms: MM2 writes an offset sync delayed by offset.lag.max only at its next offset commit) + 15 s, i.e. 135 s default, 80 s tuned; earlier if every partition was already exact). Replayed = target records at or after the resume offset whose source offset (from the value) is below the group's; skipped = source records at or after the group's offset with no copy at or after the resume offset.\n\n")
 		b.WriteString(replayTable(r.Results))
 	}
 	b.WriteString("\nContender settings:\n\n")
