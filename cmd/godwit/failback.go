@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -116,7 +117,7 @@ func printFailback(g *globals, rep *failback.Report) error {
 	}
 	fmt.Fprintf(tw, "  tail: %d offsets planned, %d records copied, %d filtered (came from the target)\n", rep.TailRecords.Planned, rep.TailRecords.Copied, rep.TailRecords.Filtered)
 	if rep.Reverse != nil {
-		fmt.Fprintf(tw, "  reverse %s: lag %d records, %d copied, %d not copied back (came from %s)\n", rep.ReverseFlow, rep.Reverse.Lag, rep.Reverse.Copied, rep.Reverse.LoopFiltered, rep.Flow)
+		fmt.Fprintf(tw, "  reverse %s: lag %d records, %d copied, %d not copied back (came from %s)\n", rep.ReverseFlow, rep.Reverse.Lag, rep.Reverse.Copied, rep.Reverse.LoopFiltered, strings.Split(rep.Flow, "->")[0])
 	}
 	for _, gr := range rep.Groups {
 		what := "committed on the source"

@@ -271,6 +271,18 @@ func testFailback(t *testing.T, p testkit.Pair, unplanned bool) {
 	if err == nil {
 		t.Fatalf("interrupted failback returned no error")
 	}
+	fb, err := journal.ReadFailbackState(ctxFor(t, 30*time.Second), dcl, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var copiedBefore int64
+	for _, tp := range fb.Tail {
+		copiedBefore += tp.Copied
+	}
+	if copiedBefore == 0 || copiedBefore >= missingAtFailover {
+		t.Fatalf("the interruption did not happen mid-copy: %d of %d copied", copiedBefore, missingAtFailover)
+	}
+	t.Logf("failback interrupted after %d of %d tail records were committed", copiedBefore, missingAtFailover)
 	// Second run: finishes the tail, catches A up with B, producers and
 	// consumers still on B.
 	rep, err := failback.Run(ctxFor(t, 3*time.Minute), failback.Options{Config: cfg, Flow: f, Timeout: 2 * time.Minute, Logger: logger()})
@@ -377,4 +389,48 @@ func testFailback(t *testing.T, p testkit.Pair, unplanned bool) {
 	if r := check(t, p.Secondary, prodA.Ledger(), topic, parts); !r.OK() {
 		t.Fatalf("A's records on B after A->B resumed:\n%s", r)
 	}
+}
+
+// TestFailbackQuarantine: with --tail quarantine the tail goes to
+// <topic>.godwit-unreplicated on B, not into the topic, and the restored
+// A->B flow does not copy it into the topic either.
+func TestFailbackQuarantine(t *testing.T) {
+	p := testkit.KfakePair(t)
+	const parts = 2
+	topic := testkit.UniqueName(t, "orders")
+	testkit.CreateTopic(t, p.Primary, topic, parts, nil)
+	cfgPath, src, dst := testkit.FlowConfigFile(t, p, "identical", `topics: ["`+topic+`"], slots: 2`, false)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := cfg.Flows[src+"->"+dst]
+	replicator(t, cfg, f.Name)
+	prodA := workload.NewProducer(testkit.Client(t, p.Primary, kgo.RecordPartitioner(kgo.ManualPartitioner())), workload.ProducerConfig{Topic: topic, Partitions: parts})
+	if err := prodA.Produce(ctxFor(t, time.Minute), 200); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := failover.Run(ctxFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, Timeout: time.Minute, Logger: logger()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := prodA.Produce(ctxFor(t, time.Minute), 100); err != nil { // late writers on A: the tail
+		t.Fatal(err)
+	}
+	rep, err := failback.Run(ctxFor(t, 3*time.Minute), failback.Options{Config: cfg, Flow: f, Tail: failback.TailQuarantine, Switch: true, Timeout: time.Minute, Logger: logger()})
+	if err != nil {
+		t.Fatalf("failback: %v", err)
+	}
+	if rep.TailRecords.Copied != 100 || rep.FinishedAt == nil {
+		t.Fatalf("tail copied %d, want 100 (finished %v)", rep.TailRecords.Copied, rep.FinishedAt)
+	}
+	q := check(t, p.Secondary, prodA.Ledger(), topic+failback.QuarantineSuffix, parts)
+	if q.Found != 100 || q.Duplicates != 0 || q.Mismatched != 0 || q.OutOfOrder != 0 {
+		t.Fatalf("quarantine topic:\n%s", q)
+	}
+	time.Sleep(3 * time.Second) // the restored flow runs
+	main := check(t, p.Secondary, prodA.Ledger(), topic, parts)
+	if main.Found != 200 || main.Missing != 100 || main.Duplicates != 0 {
+		t.Fatalf("topic on B: the quarantined tail must not be in it:\n%s", main)
+	}
+	t.Logf("quarantined %d records in %s; topic on B holds %d of A's %d", q.Found, topic+failback.QuarantineSuffix, main.Found, main.Expected)
 }
