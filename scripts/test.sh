@@ -79,6 +79,15 @@ install_prometheus() {
 		say "could not install prometheus: deploy/ tests that need it will skip"
 }
 
+# chromium (Debian's chromium package) renders the drill/demo HTML report
+# headless for a screenshot check; without it that test skips.
+install_chromium() {
+	command -v chromium >/dev/null && return 0
+	say "installing chromium from apt"
+	{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; } >/dev/null ||
+		say "could not install chromium: the HTML report screenshot test will skip"
+}
+
 # ---- lint
 if [[ "${GODWIT_SKIP_LINT:-0}" != 1 ]]; then
 	t="$EPOCHREALTIME"
@@ -125,6 +134,7 @@ fi
 
 # ---- tests
 install_prometheus
+install_chromium
 t="$EPOCHREALTIME"
 say "go test -race -count=1 -timeout 30m ${args[*]}"
 rc=0
