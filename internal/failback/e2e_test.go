@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -410,6 +412,9 @@ func TestFailbackQuarantine(t *testing.T) {
 	if err := prodA.Produce(ctxFor(t, time.Minute), 200); err != nil {
 		t.Fatal(err)
 	}
+	if r, err := workload.WaitFor(ctxFor(t, time.Minute), testkit.Client(t, p.Secondary), prodA.Ledger(), workload.CheckConfig{Topic: topic, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}}, 100*time.Millisecond); err != nil {
+		t.Fatalf("replication: %v\n%s", err, r)
+	}
 	if _, err := failover.Run(ctxFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, Timeout: time.Minute, Logger: logger()}); err != nil {
 		t.Fatal(err)
 	}
@@ -433,4 +438,84 @@ func TestFailbackQuarantine(t *testing.T) {
 		t.Fatalf("topic on B: the quarantined tail must not be in it:\n%s", main)
 	}
 	t.Logf("quarantined %d records in %s; topic on B holds %d of A's %d", q.Found, topic+failback.QuarantineSuffix, main.Found, main.Expected)
+}
+
+// TestFailbackResumesAfterKill: `godwit failback --switch` killed right
+// after a step is journaled (exit 137), run again, completes; steps done
+// before the kill are not redone.
+func TestFailbackResumesAfterKill(t *testing.T) {
+	testkit.ForEachPair(t, func(t *testing.T, p testkit.Pair) {
+		const parts = 2
+		topic := testkit.UniqueName(t, "orders")
+		testkit.CreateTopic(t, p.Primary, topic, parts, nil)
+		cfgPath, src, dst := testkit.FlowConfigFile(t, p, "identical", `topics: ["`+topic+`"], slots: 2`, false)
+		cfg, err := config.Load(cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := cfg.Flows[src+"->"+dst]
+		replicator(t, cfg, f.Name)
+		prodA := workload.NewProducer(testkit.Client(t, p.Primary, kgo.RecordPartitioner(kgo.ManualPartitioner())), workload.ProducerConfig{Topic: topic, Partitions: parts})
+		if err := prodA.Produce(ctxFor(t, time.Minute), 200); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := workload.WaitFor(ctxFor(t, time.Minute), testkit.Client(t, p.Secondary), prodA.Ledger(), workload.CheckConfig{Topic: topic, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}}, 100*time.Millisecond); err != nil {
+			t.Fatalf("replication: %v\n%s", err, r)
+		}
+		if _, err := failover.Run(ctxFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, Timeout: time.Minute, Logger: logger()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := prodA.Produce(ctxFor(t, time.Minute), 60); err != nil { // the tail
+			t.Fatal(err)
+		}
+		prodB := workload.NewProducer(testkit.Client(t, p.Secondary, kgo.RecordPartitioner(kgo.ManualPartitioner())), workload.ProducerConfig{Topic: topic, Partitions: parts})
+		if err := prodB.Produce(ctxFor(t, time.Minute), 100); err != nil {
+			t.Fatal(err)
+		}
+		bin := testkit.GodwitBinary(t)
+		run := func(crashAfter string) (int, string) {
+			cmd := exec.Command(bin, "failback", "-c", cfgPath, "--flow", f.Name, "--switch", "-o", "json", "--timeout", "1m")
+			cmd.Env = append(os.Environ(), "GODWIT_FAILBACK_CRASH_AFTER="+crashAfter)
+			var out, errb strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			_ = cmd.Run()
+			if testing.Verbose() && errb.Len() > 0 {
+				t.Logf("stderr:\n%s", errb.String())
+			}
+			return cmd.ProcessState.ExitCode(), out.String()
+		}
+		if code, _ := run(failback.StepCopyTail); code != 137 {
+			t.Fatalf("first run exited %d, want 137", code)
+		}
+		code, out := run("")
+		if code != 0 {
+			t.Fatalf("second run exited %d:\n%s", code, out)
+		}
+		var rep failback.Report
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("report: %v\n%s", err, out)
+		}
+		count := map[string]int{}
+		for _, s := range rep.Steps {
+			if s.OK {
+				count[s.Name]++
+			}
+		}
+		for _, name := range []string{failback.StepPlanTail, failback.StepCopyTail, failback.StepAdvance, failback.StepGroups, failback.StepRestore} {
+			if count[name] != 1 {
+				t.Errorf("step %s ran %d times, want 1 (%+v)", name, count[name], rep.Steps)
+			}
+		}
+		if rep.FinishedAt == nil || len(rep.Runs) != 2 || rep.TailRecords.Copied != 60 {
+			t.Fatalf("report: finished %v, runs %d, tail copied %d", rep.FinishedAt, len(rep.Runs), rep.TailRecords.Copied)
+		}
+		for _, c := range []struct {
+			e testkit.Endpoint
+			l *workload.Ledger
+		}{{p.Primary, prodA.Ledger()}, {p.Secondary, prodA.Ledger()}, {p.Primary, prodB.Ledger()}, {p.Secondary, prodB.Ledger()}} {
+			if r := check(t, c.e, c.l, topic, parts); !r.OK() {
+				t.Errorf("%s, ledger %d:\n%s", c.e.Name, c.l.RunID(), r)
+			}
+		}
+	})
 }

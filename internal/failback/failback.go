@@ -1020,11 +1020,13 @@ func (r *runner) moveGroups(ctx context.Context) (any, error) {
 		}
 		return ""
 	}
+	var stillOnB []string
 	for i := range out {
 		g := &out[i]
 		if errB == nil {
 			if a := active(onB, g.Group); a != "" {
 				g.Skipped = "consumers still active on " + f.Target + " (" + a + "): stop them and run failback again"
+				stillOnB = append(stillOnB, g.Group)
 				continue
 			}
 		}
@@ -1053,6 +1055,11 @@ func (r *runner) moveGroups(ctx context.Context) (any, error) {
 			continue
 		}
 		g.Committed = true
+	}
+	if len(stillOnB) > 0 {
+		// Not restoring yet: the next run moves them once they stopped.
+		return map[string]any{"groups": out}, fmt.Errorf("groups still consuming on %s: %s; stop them there and run godwit failback --switch again (the other groups are committed on %s)",
+			f.Target, strings.Join(stillOnB, ", "), f.Source)
 	}
 	return map[string]any{"groups": out}, nil
 }
