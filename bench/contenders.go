@@ -182,10 +182,10 @@ http: { listen: "127.0.0.1:0" }
 		tuned := name == "mm2-tuned"
 		c.srcAlias, c.ckInterval = srcAlias, 60*time.Second // emit.checkpoints.interval.seconds default
 		c.offsetSyncs = "mm2-offset-syncs." + dstAlias + ".internal"
-		c.ckSettle = c.ckInterval + 75*time.Second
 		if tuned {
 			c.ckInterval = 5 * time.Second
 		}
+		c.ckSettle = c.ckInterval + 75*time.Second
 		c.settings = "defaults apart from cluster addresses, the topic and replication factors of 1"
 		if tuned {
 			c.settings = strings.Join(mm2Tuning(e.partitions, srcAlias, dstAlias), ", ")

@@ -382,15 +382,15 @@ func replayPhase(ctx context.Context, e *env, c *contender, committed map[string
 // replayTable renders the replay results.
 func replayTable(rs []result) string {
 	var b strings.Builder
-	b.WriteString("| contender | group at | replayed (sum) | replayed (max per partition) | skipped | partitions without checkpoint | stale checkpoints | read after | cross-checks |\n")
+	b.WriteString("| contender | group at | replayed (sum) | replayed (max per partition) | skipped | partitions without checkpoint | stale checkpoints | read after (bound) | cross-checks |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rs {
 		if r.ReplayErr != "" {
 			fmt.Fprintf(&b, "| %s | | failed: %s | | | | | | |\n", r.Name, strings.ReplaceAll(r.ReplayErr, "|", "/"))
 		}
 		for _, row := range r.Replay {
-			fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d / %d | %d | %.0f s | %s |\n",
-				r.Name, row.Depth, row.Replayed, row.MaxPart, row.Skipped, row.NoCk, row.Partitions, row.Stale, r.ReplayRead.Seconds(), row.Note)
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d / %d | %d | %.0f s (%.0f s) | %s |\n",
+				r.Name, row.Depth, row.Replayed, row.MaxPart, row.Skipped, row.NoCk, row.Partitions, row.Stale, r.ReplayRead.Seconds(), r.ReplaySettle.Seconds(), row.Note)
 		}
 	}
 	return b.String()
