@@ -122,6 +122,7 @@ func run() error {
 		return err
 	}
 	var wan *wanDesc
+	var wanPx *wanProxy
 	srcRepl := *primary
 	if *wanDelay > 0 || *wanListen != "" || *wanUpstream != "" {
 		if *wanListen == "" || *wanUpstream == "" {
@@ -132,7 +133,7 @@ func run() error {
 			return fmt.Errorf("latency proxy: %w", err)
 		}
 		defer px.Close()
-		srcRepl = px.Addr()
+		srcRepl, wanPx = px.Addr(), px
 		wan = &wanDesc{delay: *wanDelay, listen: px.Addr(), upstream: *wanUpstream}
 		logf("latency proxy %s -> %s, %v each way (RTT %v): contenders read the source through it", px.Addr(), *wanUpstream, *wanDelay, 2**wanDelay)
 	}
@@ -209,6 +210,9 @@ func run() error {
 		}
 		logf("contender %s", c.name)
 		r := c.run(ctx, e, lat)
+		if wanPx != nil {
+			e.logf("  latency proxy: %.1f MB to the contenders, %.1f MB to the source so far", float64(wanPx.toClients.Load())/1e6, float64(wanPx.toUpstream.Load())/1e6)
+		}
 		if r.Err != "" {
 			logf("  %s: %s", c.name, r.Err)
 		}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,9 @@ type wanProxy struct {
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
+
+	// toClients and toUpstream count the bytes forwarded each way.
+	toClients, toUpstream atomic.Int64
 }
 
 const (
@@ -93,8 +97,8 @@ func (p *wanProxy) serve(c net.Conn) {
 	}()
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); delayedCopy(u, c, p.delay) }()
-	go func() { defer wg.Done(); delayedCopy(c, u, p.delay) }()
+	go func() { defer wg.Done(); delayedCopy(u, c, p.delay, &p.toUpstream) }()
+	go func() { defer wg.Done(); delayedCopy(c, u, p.delay, &p.toClients) }()
 	wg.Wait()
 }
 
@@ -106,7 +110,7 @@ type chunk struct {
 // delayedCopy copies src to dst, each chunk written delay after it was
 // read. It closes both connections when either side ends, so the other
 // direction ends too.
-func delayedCopy(dst, src net.Conn, delay time.Duration) {
+func delayedCopy(dst, src net.Conn, delay time.Duration, count *atomic.Int64) {
 	q := make(chan chunk, wanMaxChunks)
 	go func() {
 		defer close(q)
@@ -131,7 +135,9 @@ func delayedCopy(dst, src net.Conn, delay time.Duration) {
 		if d := time.Until(ch.due); d > 0 {
 			time.Sleep(d)
 		}
-		if _, err := dst.Write(ch.b); err != nil {
+		n, err := dst.Write(ch.b)
+		count.Add(int64(n))
+		if err != nil {
 			return
 		}
 	}
