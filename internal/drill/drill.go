@@ -442,13 +442,12 @@ func (d *drill) allOnTarget() bool {
 func (d *drill) run(ctx context.Context) (*Report, error) {
 	sc := d.sc
 	bg, stopBG := context.WithCancel(ctx)
-	defer stopBG()
 	var bgWG sync.WaitGroup
+	defer func() { stopBG(); bgWG.Wait() }()
 	goBG := func(fn func(context.Context)) {
 		bgWG.Add(1)
 		go func() { defer bgWG.Done(); fn(bg) }()
 	}
-	defer bgWG.Wait()
 	goBG(d.ck.run)
 	goBG(d.probeLoop)
 
@@ -475,7 +474,13 @@ func (d *drill) run(ctx context.Context) (*Report, error) {
 	// Warm-up: until the replicator has copied what was produced once, so
 	// the steady phase measures steady state, not the replicator starting.
 	d.printf("warm-up: waiting for the first records on %s", d.o.Flow.Target)
-	if !waitFor(ctx, 60*time.Second, func() bool { return d.acked() > 0 && d.allOnTarget() }) {
+	var marks map[TP]int
+	if !waitFor(ctx, 60*time.Second, func() bool {
+		if marks == nil && d.acked() > 0 {
+			marks = d.ackedMarks()
+		}
+		return marks != nil && d.reached(marks)
+	}) {
 		return nil, fmt.Errorf("drill: nothing reached the target within 60s of producing; is the replicator running? (%s)", d.rep.Kind())
 	}
 	d.setPhase("steady")

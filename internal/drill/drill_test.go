@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/godwit/godwit/internal/config"
@@ -110,6 +111,76 @@ func readTarget(t *testing.T, addrs []string, topic string, run uint64) map[int3
 	return out
 }
 
+// decoded is the part of the JSON report the tests check.
+type decoded struct {
+	Topics     []TopicSpec    `json:"topics"`
+	Mode       string         `json:"failover_mode"`
+	Partitions []PartitionRow `json:"partitions"`
+	Totals     Totals         `json:"totals"`
+	RTO        RTO            `json:"rto"`
+	Lag        []LagSample    `json:"lag"`
+	Statement  string         `json:"statement"`
+	Passed     bool           `json:"passed"`
+}
+
+// checkOwnCount decodes the JSON report and checks acked, lost, replayed
+// and skipped (total and per partition) against the test's own count: the
+// ledger, the target read here, and the records the consumers processed.
+func checkOwnCount(t *testing.T, res *Result, pc *processCounter, targetAddrs []string, failsOver bool) decoded {
+	t.Helper()
+	js, err := res.Report.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back decoded
+	if err := json.Unmarshal(js, &back); err != nil {
+		t.Fatal(err)
+	}
+	led := res.Ledgers[0]
+	st := back.Topics[0]
+	tgt := readTarget(t, targetAddrs, back.Partitions[0].TargetTopic, led.RunID())
+	var lost, acked, replayed, skipped int64
+	type row struct{ lost, replayed, skipped int64 }
+	want := map[int32]row{}
+	for p := int32(0); p < st.Partitions; p++ {
+		var w row
+		m := pc.counts[TP{st.Name, p}]
+		for _, r := range led.Records(p) {
+			acked++
+			if !tgt[p][r.Seq] {
+				w.lost++
+			}
+			if !failsOver && m[r.Seq] == 0 {
+				w.skipped++
+			}
+		}
+		for _, n := range m {
+			w.replayed += int64(max(0, n-1))
+		}
+		if failsOver {
+			for seq := range tgt[p] {
+				if m[seq] == 0 {
+					w.skipped++
+				}
+			}
+		}
+		want[p] = w
+		lost, replayed, skipped = lost+w.lost, replayed+w.replayed, skipped+w.skipped
+	}
+	tot := back.Totals
+	if tot.Acked != acked || tot.Lost != lost || tot.Replayed != replayed || tot.Skipped != skipped {
+		t.Errorf("report acked/lost/replayed/skipped = %d/%d/%d/%d, own count %d/%d/%d/%d",
+			tot.Acked, tot.Lost, tot.Replayed, tot.Skipped, acked, lost, replayed, skipped)
+	}
+	for _, r := range back.Partitions {
+		if w := want[r.Partition]; r.Lost != w.lost || r.Replayed != w.replayed || r.Skipped != w.skipped {
+			t.Errorf("partition %d: report lost/replayed/skipped %d/%d/%d, own count %d/%d/%d", r.Partition, r.Lost, r.Replayed, r.Skipped, w.lost, w.replayed, w.skipped)
+		}
+	}
+	t.Logf("acked %d lost %d replayed %d skipped %d; RTO %.1fs; %s", acked, lost, replayed, skipped, back.RTO.Total, back.Statement)
+	return back
+}
+
 func TestDrillSourceDownFiguresMatchOwnCount(t *testing.T) {
 	s := testkit.KfakePair(t).Sandbox
 	cfg, flow, path := sandboxConfig(t, s)
@@ -122,75 +193,26 @@ func TestDrillSourceDownFiguresMatchOwnCount(t *testing.T) {
 	if err != nil {
 		t.Fatalf("drill: %v\n%s", err, progress.String())
 	}
-	rep := res.Report
 	t.Logf("progress:\n%s", progress.String())
-	t.Logf("statement: %s", rep.Statement)
-	js, _ := rep.JSON()
-	var back struct { // the JSON is what we check: decode it
-		Topics     []TopicSpec    `json:"topics"`
-		Mode       string         `json:"failover_mode"`
-		Partitions []PartitionRow `json:"partitions"`
-		Totals     Totals         `json:"totals"`
-		RTO        RTO            `json:"rto"`
-		Lag        []LagSample    `json:"lag"`
-		Statement  string         `json:"statement"`
-	}
-	if err := json.Unmarshal(js, &back); err != nil {
-		t.Fatal(err)
-	}
+	back := checkOwnCount(t, res, pc, s.Cluster(flow.Target).Addrs, true)
 
-	// The test's own count: acked records (ledger) vs what the target
-	// holds, read here.
-	led := res.Ledgers[0]
-	st := back.Topics[0]
-	tgt := readTarget(t, s.Cluster(flow.Target).Addrs, back.Partitions[0].TargetTopic, led.RunID())
-	var lost, acked int64
-	want := map[int32]int64{}
-	for p := int32(0); p < st.Partitions; p++ {
-		var pl int64
-		for _, r := range led.Records(p) {
-			acked++
-			if !tgt[p][r.Seq] {
-				pl++
-			}
-		}
-		want[p] = pl
-		lost += pl
-	}
-	// Replayed: processed more than once; skipped: on the target, never processed.
-	var replayed, skipped int64
-	for p := int32(0); p < st.Partitions; p++ {
-		m := pc.counts[TP{st.Name, p}]
-		for _, n := range m {
-			replayed += int64(max(0, n-1))
-		}
-		for seq := range tgt[p] {
-			if m[seq] == 0 {
-				skipped++
-			}
-		}
-	}
 	// At risk: what godwit's failover recorded in its journal on the target.
 	_, frep, _, err := failover.State(context.Background(), cfg, flow)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var atRisk int64
+	perPart := map[int32]int64{}
 	for _, p := range frep.Partitions {
 		atRisk += p.AtRiskRecords
+		perPart[p.Partition] = p.AtRiskRecords
 	}
-
-	tot := back.Totals
-	if tot.Acked != acked || tot.Lost != lost || tot.Replayed != replayed || tot.Skipped != skipped {
-		t.Errorf("report acked/lost/replayed/skipped = %d/%d/%d/%d, own count %d/%d/%d/%d",
-			tot.Acked, tot.Lost, tot.Replayed, tot.Skipped, acked, lost, replayed, skipped)
+	if back.Totals.AtRisk == nil || *back.Totals.AtRisk != atRisk {
+		t.Errorf("report at_risk = %v, journal says %d", back.Totals.AtRisk, atRisk)
 	}
-	if tot.AtRisk == nil || *tot.AtRisk != atRisk {
-		t.Errorf("report at_risk = %v, journal says %d", tot.AtRisk, atRisk)
-	}
-	for _, row := range back.Partitions {
-		if row.Lost != want[row.Partition] {
-			t.Errorf("partition %d: report lost %d, own count %d", row.Partition, row.Lost, want[row.Partition])
+	for _, r := range back.Partitions {
+		if r.AtRisk == nil || *r.AtRisk != perPart[r.Partition] {
+			t.Errorf("partition %d: report at_risk %v, journal %d", r.Partition, r.AtRisk, perPart[r.Partition])
 		}
 	}
 	if back.Mode != failover.Unplanned {
@@ -209,5 +231,95 @@ func TestDrillSourceDownFiguresMatchOwnCount(t *testing.T) {
 	if len(back.Lag) < 10 {
 		t.Errorf("only %d lag samples", len(back.Lag))
 	}
-	t.Logf("acked %d lost %d at-risk %d replayed %d skipped %d rto %.1fs", acked, lost, atRisk, replayed, skipped, back.RTO.Total)
+}
+
+// TestDrillCrashAndPlanned runs replicator-crash and a planned failover
+// (fault none) on kfake (in-process replicator) and on the real pair
+// (godwit as a process, killed with SIGKILL), with short phases.
+func TestDrillCrashAndPlanned(t *testing.T) {
+	testkit.ForEachPair(t, func(t *testing.T, p testkit.Pair) {
+		for _, fault := range []string{FaultReplicatorCrash, FaultNone} {
+			t.Run(fault, func(t *testing.T) {
+				var cfg *config.Config
+				var flow *config.Flow
+				var path string
+				o := Options{Suffix: strings.ReplaceAll(fault, "-", "")}
+				if p.Sandbox != nil {
+					cfg, flow, path = sandboxConfig(t, p.Sandbox)
+				} else {
+					file, _, _ := testkit.FlowConfigFile(t, p, "prefixed", "delivery: exactly-once", false)
+					data, err := os.ReadFile(file)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var out []byte
+					cfg, flow, out, err = PrepareConfig(file, data, "", 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					path = filepath.Join(t.TempDir(), "drill.yaml")
+					if err := os.WriteFile(path, out, 0o600); err != nil {
+						t.Fatal(err)
+					}
+					o.Replicator = Process(testkit.GodwitBinary(t), nil)
+					o.Suffix = strings.TrimPrefix(testkit.UniqueName(t, "x"), "x.")
+					o.Suffix = o.Suffix[len(o.Suffix)-8:]
+					t.Cleanup(func() { // the real clusters are shared
+						ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+						defer cancel()
+						for _, e := range []testkit.Endpoint{p.Primary, p.Secondary} {
+							cl, err := kgo.NewClient(kgo.SeedBrokers(e.Addrs...))
+							if err != nil {
+								continue
+							}
+							adm := kadm.NewClient(cl)
+							if tds, err := adm.ListTopics(ctx); err == nil {
+								for _, td := range tds.Sorted() {
+									if strings.Contains(td.Topic, TopicPrefix) && strings.HasSuffix(td.Topic, o.Suffix) {
+										_, _ = adm.DeleteTopics(ctx, td.Topic)
+									}
+								}
+							}
+							cl.Close()
+						}
+					})
+				}
+				pc := &processCounter{counts: map[TP]map[int64]int{}}
+				var progress bytes.Buffer
+				o.Config, o.Flow, o.ConfigPath, o.Scenario = cfg, flow, path, shortScenario(t, fault)
+				o.OnProcess, o.Progress = pc.hook, &progress
+				res, err := Run(context.Background(), o)
+				if err != nil {
+					t.Fatalf("drill: %v\n%s", err, progress.String())
+				}
+				t.Logf("progress:\n%s", progress.String())
+				back := checkOwnCount(t, res, pc, p.Secondary.Addrs, fault != FaultReplicatorCrash)
+				if back.Totals.Lost != 0 || back.Totals.Duplicates != 0 {
+					t.Errorf("%s: lost %d, duplicates %d; want none", fault, back.Totals.Lost, back.Totals.Duplicates)
+				}
+				if fault == FaultNone && back.Mode != failover.Planned {
+					t.Errorf("failover mode %q, want planned", back.Mode)
+				}
+				if !back.Passed {
+					t.Errorf("objectives missed: %+v", res.Report.Objectives)
+				}
+			})
+		}
+	})
+}
+
+func TestScenarioStrictAndDefaults(t *testing.T) {
+	if _, err := ParseScenario("x.yaml", []byte("topics: [{name: a, partitons: 3}]\n")); err == nil || !strings.Contains(err.Error(), "partitons") {
+		t.Errorf("unknown key: %v", err)
+	}
+	if _, err := ParseScenario("x.yaml", []byte("fault: {type: meteor}\n")); err == nil {
+		t.Error("bad fault type accepted")
+	}
+	sc, err := ParseScenario("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Topics[0].Name != TopicPrefix+"orders" || sc.Groups[0].Name != TopicPrefix+"billing" || sc.Fault.Type != FaultSourceDown || sc.Workload.Peak.Rate <= sc.Workload.Rate {
+		t.Errorf("defaults: %+v", sc)
+	}
 }
