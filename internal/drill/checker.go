@@ -55,15 +55,6 @@ func (s *seqSet) has(seq int64) bool { return seq < s.contiguous || s.extra[seq]
 
 func (s *seqSet) distinct() int64 { return s.contiguous + int64(len(s.extra)) }
 
-// maxSeq is the highest seq seen, or -1.
-func (s *seqSet) maxSeq() int64 {
-	m := s.contiguous - 1
-	for q := range s.extra {
-		m = max(m, q)
-	}
-	return m
-}
-
 func newTargetChecker(cl *kgo.Client, streams []*stream) *targetChecker {
 	c := &targetChecker{cl: cl, parts: map[string][]*seqSet{}, runs: map[string]uint64{}, byTgt: map[string]string{}, lastOff: map[TP]int64{}}
 	for _, st := range streams {
