@@ -120,11 +120,18 @@ var bandColors = map[string]string{
 func (r *Report) lagSVG() template.HTML {
 	var b strings.Builder
 	tmax := math.Max(r.Seconds, 1)
-	ymax := r.Scenario.Objectives.RPO.D().Seconds() * 1.2
+	rpo := r.Scenario.Objectives.RPO.D().Seconds()
+	var maxLag float64
 	for _, s := range r.Lag {
-		ymax = math.Max(ymax, s.Seconds*1.1)
+		maxLag = math.Max(maxLag, s.Seconds)
 	}
-	ymax = math.Max(ymax, 0.1)
+	// Scale to the lag; include the RPO objective unless it is far above
+	// (then its line sits on the top edge, marked off scale).
+	ymax := math.Max(maxLag*1.25, 0.1)
+	offScale := rpo > 4*ymax
+	if !offScale {
+		ymax = math.Max(ymax, rpo*1.2)
+	}
 	x := func(t float64) float64 { return padL + t/tmax*float64(chartW-padL-padR) }
 	y := func(v float64) float64 { return float64(chartH-padB) - v/ymax*float64(chartH-padT-padB) }
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" id="lag-chart" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`, chartW, chartH, chartW, chartH)
@@ -145,7 +152,7 @@ func (r *Report) lagSVG() template.HTML {
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>`, padL, padT, padL, chartH-padB)
 	for i := 0; i <= 4; i++ {
 		v := ymax * float64(i) / 4
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%.2fs</text>`, padL-4, y(v)+4, v)
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`, padL-4, y(v)+4, dur(v))
 	}
 	step := math.Max(1, math.Ceil(tmax/10))
 	for t := 0.0; t <= tmax; t += step {
@@ -153,9 +160,12 @@ func (r *Report) lagSVG() template.HTML {
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">time since drill start</text>`, (chartW+padL)/2, chartH-6)
 	// RPO objective.
-	rpo := r.Scenario.Objectives.RPO.D().Seconds()
-	fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#c00" stroke-dasharray="6 4"/>`, padL, y(rpo), chartW-padR, y(rpo))
-	fmt.Fprintf(&b, `<text x="%d" y="%.1f" fill="#c00" text-anchor="end">RPO objective %s</text>`, chartW-padR-4, y(rpo)-4, dur(rpo))
+	ry, label := y(rpo), "RPO objective "+dur(rpo)
+	if offScale {
+		ry, label = float64(padT), label+" (off scale, above)"
+	}
+	fmt.Fprintf(&b, `<line id="rpo-line" x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#c00" stroke-width="1.5" stroke-dasharray="6 4"/>`, padL, ry, chartW-padR, ry)
+	fmt.Fprintf(&b, `<text x="%d" y="%.1f" fill="#c00" text-anchor="end">%s</text>`, chartW-padR-4, math.Max(ry-4, float64(padT+28)), template.HTMLEscapeString(label))
 	// Lag line.
 	var pts []string
 	for _, s := range r.Lag {
