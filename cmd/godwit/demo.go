@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/drill"
 	"github.com/godwit/godwit/internal/sandbox"
 )
@@ -50,19 +50,26 @@ report.md, report.json) to --out. Nothing outside the process is touched.`,
 			if err := s.WriteConfig(&raw); err != nil {
 				return err
 			}
+			sc, err := drill.LoadScenario("")
+			if err != nil {
+				return err
+			}
+			sc.Name = "demo: " + demoPrimary + " goes down"
+			// A stand-in for moving clients (DNS, service discovery): it
+			// records where they go, in the report directory.
+			hookOut, err := filepath.Abs(filepath.Join(outDir, "cutover.txt"))
+			if err != nil {
+				return err
+			}
+			sc.Failover.CutoverCommand = `echo "clients of $GODWIT_TARGET_TOPICS now use $GODWIT_BOOTSTRAP_SERVERS ($GODWIT_TARGET_CLUSTER), groups $GODWIT_GROUPS" > ` + shellQuote(hookOut)
 			cfgPath := filepath.Join(outDir, "godwit-demo.yaml")
-			cfg, f, prepared, err := drill.PrepareConfig(cfgPath, raw.Bytes(), "", config.Duration(0))
+			cfg, f, prepared, err := drill.PrepareConfig(cfgPath, raw.Bytes(), "", sc.Failover.CutoverCommand)
 			if err != nil {
 				return err
 			}
 			if err := os.WriteFile(cfgPath, prepared, 0o600); err != nil {
 				return err
 			}
-			sc, err := drill.LoadScenario("")
-			if err != nil {
-				return err
-			}
-			sc.Name = "demo: " + demoPrimary + " goes down"
 			return runDrill(g, cmd, drill.Options{
 				Config: cfg, Flow: f, ConfigPath: cfgPath, Scenario: sc, Sandbox: s,
 			}, outDir)
@@ -71,3 +78,6 @@ report.md, report.json) to --out. Nothing outside the process is touched.`,
 	cmd.Flags().StringVar(&outDir, "out", "godwit-demo", "directory for the report (report.html, report.md, report.json)")
 	return cmd
 }
+
+// shellQuote quotes s for sh.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -119,6 +119,9 @@ func TestDemo(t *testing.T) {
 			t.Errorf("report.html refers to an external asset (%q)", bad)
 		}
 	}
+	if hook, err := os.ReadFile(filepath.Join(out, "cutover.txt")); err != nil || !strings.Contains(string(hook), "us-east-1") {
+		t.Errorf("cutover hook output: %q, %v", hook, err)
+	}
 	if md, err := os.ReadFile(filepath.Join(out, "report.md")); err != nil || !strings.Contains(string(md), rep.Statement) {
 		t.Errorf("report.md: %v, statement missing", err)
 	}

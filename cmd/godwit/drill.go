@@ -65,7 +65,7 @@ topics. Exits 1 when an objective (rpo_objective, rto_objective) is missed.`,
 				return err
 			}
 			cfgPath := filepath.Join(outDir, "drill-config.yaml")
-			cfg, f, prepared, err := drill.PrepareConfig(g.configPath, data, sc.Flow, 0)
+			cfg, f, prepared, err := drill.PrepareConfig(g.configPath, data, sc.Flow, sc.Failover.CutoverCommand)
 			if err != nil {
 				return usageError{err}
 			}

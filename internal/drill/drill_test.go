@@ -46,7 +46,7 @@ func sandboxConfig(t *testing.T, s *sandbox.Sandbox) (*config.Config, *config.Fl
 	if err := s.WriteConfig(&b); err != nil {
 		t.Fatal(err)
 	}
-	cfg, flow, out, err := PrepareConfig("sandbox.yaml", b.Bytes(), "", 0)
+	cfg, flow, out, err := PrepareConfig("sandbox.yaml", b.Bytes(), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestDrillCrashAndPlanned(t *testing.T) {
 						t.Fatal(err)
 					}
 					var out []byte
-					cfg, flow, out, err = PrepareConfig(file, data, "", 0)
+					cfg, flow, out, err = PrepareConfig(file, data, "", "")
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -321,5 +321,33 @@ func TestScenarioStrictAndDefaults(t *testing.T) {
 	}
 	if sc.Topics[0].Name != TopicPrefix+"orders" || sc.Groups[0].Name != TopicPrefix+"billing" || sc.Fault.Type != FaultSourceDown || sc.Workload.Peak.Rate <= sc.Workload.Rate {
 		t.Errorf("defaults: %+v", sc)
+	}
+}
+
+func TestPrepareConfigIsolatesTheDrill(t *testing.T) {
+	in := []byte(`clusters:
+  a: {bootstrap_servers: ["127.0.0.1:1"]}
+  b: {bootstrap_servers: ["127.0.0.1:2"]}
+flows:
+  a->b: {topics: ["orders.*"], groups: ["billing"], naming: identical}
+  b->a: {topics: ["x"]}
+cutover: {command: "flip-production-dns"}
+http: {listen: "0.0.0.0:9464"}
+`)
+	cfg, f, out, err := PrepareConfig("in.yaml", in, "", "echo drill")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Name != "a->b" || len(cfg.Flows) != 1 || f.Naming != "identical" {
+		t.Errorf("flow %s (%d flows), naming %s", f.Name, len(cfg.Flows), f.Naming)
+	}
+	if strings.Join(f.Topics, ",") != `godwit-drill\..*` || strings.Join(f.Groups, ",") != `godwit-drill\..*` {
+		t.Errorf("topics %v groups %v", f.Topics, f.Groups)
+	}
+	if cfg.Cutover.Command != "echo drill" || strings.Contains(string(out), "flip-production-dns") || cfg.HTTP.Listen != "127.0.0.1:0" {
+		t.Errorf("cutover %q, http %q", cfg.Cutover.Command, cfg.HTTP.Listen)
+	}
+	if _, _, _, err := PrepareConfig("in.yaml", in, "c->d", ""); err == nil {
+		t.Error("unknown flow accepted")
 	}
 }

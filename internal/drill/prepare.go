@@ -13,9 +13,11 @@ import (
 // is kept, restricted to the drill topics and groups (TopicPrefix), so
 // nothing the drill does (replicating, failing over, moving groups) can
 // touch production topics or groups; http.listen moves to a free port.
+// The config's cutover.command is replaced by cutoverCommand (empty: no
+// hook): a production hook would move production clients during a drill.
 // flowName "" picks the first enabled flow. It returns the parsed config,
 // the flow and the YAML (for a replicator process).
-func PrepareConfig(path string, data []byte, flowName string, refresh config.Duration) (*config.Config, *config.Flow, []byte, error) {
+func PrepareConfig(path string, data []byte, flowName, cutoverCommand string) (*config.Config, *config.Flow, []byte, error) {
 	orig, err := config.Parse(path, data)
 	if err != nil {
 		return nil, nil, nil, err
@@ -53,11 +55,12 @@ func PrepareConfig(path string, data []byte, flowName string, refresh config.Dur
 	body["groups"] = []string{prefix}
 	body["groups_exclude"] = []string{}
 	body["enabled"] = true
-	if refresh > 0 {
-		body["refresh_interval"] = refresh.D().String()
-	}
 	raw["flows"] = map[string]any{name: body}
 	raw["http"] = map[string]any{"listen": "127.0.0.1:0"}
+	delete(raw, "cutover")
+	if cutoverCommand != "" {
+		raw["cutover"] = map[string]any{"command": cutoverCommand}
+	}
 	out, err := yaml.Marshal(raw)
 	if err != nil {
 		return nil, nil, nil, err

@@ -87,6 +87,10 @@ type FailoverSpec struct {
 	DecisionDelay config.Duration `yaml:"decision_delay" json:"decision_delay"`
 	// Timeout bounds the failover and the consumers catching up.
 	Timeout config.Duration `yaml:"timeout" json:"timeout"`
+	// CutoverCommand is the cutover hook the drill's failover runs (and
+	// times). The config's cutover.command is never run by a drill: it
+	// would move production clients. Empty: no hook.
+	CutoverCommand string `yaml:"cutover_command" json:"cutover_command,omitempty"`
 }
 
 // PhasesSpec are the phase lengths around the peak.
