@@ -430,6 +430,9 @@ func (f *Flow) memberLoop(ctx context.Context) error {
 	cl, err := f.opts.Target.Client(f.cfg.Name+"-member", f.log, append(opts,
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(f.progressTopic),
+		// The progress topic may have just been created: see it at
+		// once rather than after the default 5 s metadata age.
+		kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.DisableAutoCommit(),
 		kgo.SessionTimeout(10*time.Second),

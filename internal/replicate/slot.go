@@ -132,7 +132,7 @@ func (s *session) run(ctx context.Context) (err error) {
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchMaxBytesFn(s.batchLimit),
 		// Memory per slot is bounded by max_batch_bytes: the producer
-		// buffers at most two batches, the consumer fetches one ahead.
+		// buffers at most two batches, the consumer fetches two ahead.
 		// Catching up a large backlog then needs no more memory than
 		// steady state.
 		kgo.MaxBufferedBytes(2*f.cfg.MaxBatchBytes + (1 << 20)),
@@ -376,8 +376,11 @@ func (s *session) newConsumer(parts map[string]map[int32]kgo.Offset) error {
 		// aborted transaction would show lag forever.
 		kgo.KeepControlRecords(),
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
-		kgo.FetchMaxBytes(int32(f.cfg.MaxBatchBytes)),
-		kgo.FetchMaxPartitionBytes(int32(min(f.cfg.MaxBatchBytes, 1<<20))),
+		// A fetch carries up to two batches, a partition up to one: over
+		// a high-RTT link each round trip must bring a full batch, or
+		// throughput is capped at partition bytes per RTT.
+		kgo.FetchMaxBytes(int32(2*f.cfg.MaxBatchBytes)),
+		kgo.FetchMaxPartitionBytes(int32(f.cfg.MaxBatchBytes)),
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.ConsumePartitions(parts),
