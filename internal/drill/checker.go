@@ -21,7 +21,6 @@ type targetChecker struct {
 	parts map[string][]*seqSet // by source topic
 	runs  map[string]uint64    // source topic -> run id
 	byTgt map[string]string    // target topic -> source topic
-	last  time.Time            // last time a fetch returned
 	// lastOff is the highest target offset of a drill record, by source
 	// topic partition.
 	lastOff map[TP]int64
@@ -74,7 +73,6 @@ func (c *targetChecker) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		fs := c.cl.PollFetches(ctx)
 		c.mu.Lock()
-		c.last = time.Now()
 		fs.EachRecord(func(r *kgo.Record) {
 			src, ok := c.byTgt[r.Topic]
 			if !ok {
@@ -97,7 +95,7 @@ func (c *targetChecker) run(ctx context.Context) {
 	}
 }
 
-// snapshot returns, per topic and partition, a copy of what was seen.
+// view calls fn with the sequence set of a source partition, locked.
 func (c *targetChecker) view(topic string, p int32, fn func(s *seqSet)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

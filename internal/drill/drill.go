@@ -92,7 +92,6 @@ type drill struct {
 	notes   []string
 
 	srcUp      atomic.Bool
-	lastProbe  atomic.Int64 // unix nanos of last probe result
 	downSince  atomic.Int64 // unix nanos since the source failed every probe, 0 = up
 	lastStatus time.Time
 }
@@ -404,7 +403,6 @@ func (d *drill) probeLoop(ctx context.Context) {
 		} else if d.downSince.Load() == 0 {
 			d.downSince.Store(t0.UnixNano())
 		}
-		d.lastProbe.Store(time.Now().UnixNano())
 		select {
 		case <-ctx.Done():
 		case <-time.After(250*time.Millisecond - time.Since(t0)):
