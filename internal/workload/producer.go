@@ -208,8 +208,11 @@ func (p *Producer) send(ctx context.Context, rs []Record, pace *pacer) (acked, f
 	)
 	for i := range rs {
 		if perr := pace.wait(ctx); perr != nil {
+			// Callbacks of records already handed over may still run.
+			mu.Lock()
 			failed = append(failed, rs[i:]...) // never handed to the client
 			errs = append(errs, perr)
+			mu.Unlock()
 			break
 		}
 		r := &rs[i]
