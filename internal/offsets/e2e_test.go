@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,35 +22,9 @@ import (
 )
 
 // flowConfig writes a config with cluster aliases unique to the test (real
-// clusters are shared), as internal/replicate's harness does.
+// clusters are shared).
 func flowConfig(t *testing.T, p testkit.Pair, naming, flowBody string, bidirectional bool) (path, src, dst string) {
-	t.Helper()
-	id := strings.TrimPrefix(testkit.UniqueName(t, "x"), "x")
-	id = strings.NewReplacer("/", "", "_", "", ".", "", "-", "").Replace(id)
-	if len(id) > 12 {
-		id = id[len(id)-12:]
-	}
-	src, dst = "a"+id, "b"+id
-	var b strings.Builder
-	fmt.Fprintf(&b, "clusters:\n  %s: {bootstrap_servers: [%s]}\n  %s: {bootstrap_servers: [%s]}\n", src, quote(p.Primary.Addrs), dst, quote(p.Secondary.Addrs))
-	fmt.Fprintf(&b, "flows:\n  %s->%s: {naming: %s, %s}\n", src, dst, naming, flowBody)
-	if bidirectional {
-		fmt.Fprintf(&b, "  %s->%s: {naming: %s, %s}\n", dst, src, naming, flowBody)
-	}
-	b.WriteString("http: {listen: \"127.0.0.1:0\"}\n")
-	path = filepath.Join(t.TempDir(), "godwit.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path, src, dst
-}
-
-func quote(ss []string) string {
-	q := make([]string, len(ss))
-	for i, s := range ss {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return strings.Join(q, ", ")
+	return testkit.FlowConfigFile(t, p, naming, flowBody, bidirectional)
 }
 
 // inproc runs a replicator and its checkpoint loops in this process, as
@@ -106,34 +78,7 @@ func (ip *inproc) stop() {
 
 // metric sums a metric family's samples whose labels include want.
 func (ip *inproc) metric(name string, want map[string]string) float64 {
-	mfs, _ := ip.reg.Gather()
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for k, v := range want {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == k && lp.GetValue() == v {
-						found = true
-					}
-				}
-				if !found {
-					continue next
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			}
-		}
-	}
-	return sum
+	return testkit.MetricSum(ip.reg, name, want)
 }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {

@@ -145,39 +145,9 @@ func (ip *inproc) stop() error {
 	}
 }
 
-// metric returns the sum of a metric family's samples whose labels
-// include want.
+// metric sums a metric family's samples whose labels include want.
 func (ip *inproc) metric(name string, want map[string]string) float64 {
-	mfs, _ := ip.reg.Gather()
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for k, v := range want {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == k && lp.GetValue() == v {
-						found = true
-					}
-				}
-				if !found {
-					continue next
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			case m.Histogram != nil:
-				sum += float64(m.Histogram.GetSampleCount())
-			}
-		}
-	}
-	return sum
+	return testkit.MetricSum(ip.reg, name, want)
 }
 
 type syncBuffer struct {
