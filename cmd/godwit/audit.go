@@ -53,13 +53,9 @@ Changes nothing. Exits 1 if any check failed, 0 otherwise. See docs/audit.md.`,
 			if timeout <= 0 {
 				return usagef("--timeout %v: it must be positive", timeout)
 			}
-			cfg, err := g.loadConfig()
+			cfg, sel, err := g.loadFlows(flows)
 			if err != nil {
 				return err
-			}
-			sel, err := cfg.SelectFlows(flows)
-			if err != nil {
-				return usageError{err}
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute+window)
 			defer cancel()

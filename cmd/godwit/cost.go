@@ -128,13 +128,9 @@ func measureSource(ctx context.Context, g *globals, flows []string, window time.
 	if window <= 0 {
 		return nil, usagef("--window %v: it must be positive", window)
 	}
-	cfg, err := g.loadConfig()
+	cfg, sel, err := g.loadFlows(flows)
 	if err != nil {
 		return nil, err
-	}
-	sel, err := cfg.SelectFlows(flows)
-	if err != nil {
-		return nil, usageError{err}
 	}
 	if len(sel) != 1 {
 		names := make([]string, len(sel))

@@ -161,13 +161,9 @@ func failoverFlow(g *globals, flow string) (*config.Config, *config.Flow, error)
 	if flow == "" {
 		return nil, nil, usagef("--flow A->B is required: a failover is deliberate")
 	}
-	cfg, err := g.loadConfig()
+	cfg, sel, err := g.loadFlows([]string{flow})
 	if err != nil {
 		return nil, nil, err
-	}
-	sel, err := cfg.SelectFlows([]string{flow})
-	if err != nil {
-		return nil, nil, usageError{err}
 	}
 	return cfg, sel[0], nil
 }

@@ -46,13 +46,9 @@ func newOffsetsTranslateCmd(g *globals) *cobra.Command {
 			if flow == "" || group == "" {
 				return usagef("--flow and --group are required")
 			}
-			cfg, err := g.loadConfig()
+			cfg, sel, err := g.loadFlows([]string{flow})
 			if err != nil {
 				return err
-			}
-			sel, err := cfg.SelectFlows([]string{flow})
-			if err != nil {
-				return usageError{err}
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
 			defer cancel()
@@ -104,13 +100,9 @@ func newOffsetsStatusCmd(g *globals) *cobra.Command {
   godwit offsets status -c godwit.yaml --flow primary->secondary -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig()
+			cfg, sel, err := g.loadFlows(flows)
 			if err != nil {
 				return err
-			}
-			sel, err := cfg.SelectFlows(flows)
-			if err != nil {
-				return usageError{err}
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
 			defer cancel()

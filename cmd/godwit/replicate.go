@@ -33,13 +33,9 @@ through a consumer group on the target cluster.`,
   godwit replicate -c godwit.yaml --flow primary->secondary --instance-id godwit-0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig()
+			cfg, sel, err := g.loadFlows(flows)
 			if err != nil {
 				return err
-			}
-			sel, err := cfg.SelectFlows(flows)
-			if err != nil {
-				return usageError{err}
 			}
 			log := g.logger()
 			reg := metrics.NewRegistry()
@@ -78,13 +74,9 @@ func newStatusCmd(g *globals) *cobra.Command {
   godwit status -c godwit.yaml --flow primary->secondary -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig()
+			cfg, sel, err := g.loadFlows(flows)
 			if err != nil {
 				return err
-			}
-			sel, err := cfg.SelectFlows(flows)
-			if err != nil {
-				return usageError{err}
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
 			defer cancel()

@@ -62,6 +62,20 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	return c, nil
 }
 
+// loadFlows loads the config and the named flows (every enabled flow when
+// names is empty); both kinds of problem are usage errors.
+func (g *globals) loadFlows(names []string) (*config.Config, []*config.Flow, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	sel, err := cfg.SelectFlows(names)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	return cfg, sel, nil
+}
+
 func (g *globals) json() bool { return g.output == "json" }
 
 func newRootCmd(g *globals) *cobra.Command {

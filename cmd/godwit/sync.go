@@ -58,13 +58,9 @@ it did. Exits 0 when everything was applied, 1 if anything failed (each
 error names the topic or ACL and the reason; other changes still apply).`
 	}
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := g.loadConfig()
+		cfg, sel, err := g.loadFlows(flows)
 		if err != nil {
 			return err
-		}
-		sel, err := cfg.SelectFlows(flows)
-		if err != nil {
-			return usageError{err}
 		}
 		ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 		defer cancel()

@@ -364,24 +364,7 @@ func (r *runner) step(ctx context.Context, name string, again bool, fn func(cont
 	}
 	r.log.Info("failback step", "step", name, "dry_run", r.o.DryRun)
 	detail, err := fn(ctx)
-	end := r.now().UTC()
-	s := journal.Step{Name: name, Run: r.run.ID, StartedAt: start, DurationMs: end.Sub(start).Milliseconds(), OK: err == nil}
-	ev := journal.Event{Step: name, Phase: journal.PhaseEnd, At: end, DurationMs: s.DurationMs, OK: err == nil}
-	if err != nil {
-		s.Error, ev.Error = err.Error(), err.Error()
-	}
-	var raw json.RawMessage
-	if detail != nil {
-		raw, _ = json.Marshal(detail)
-		ev.Detail = raw
-	}
-	if err == nil {
-		r.op.Done[name] = raw
-		delete(r.op.Done, "failed:"+name)
-	} else if raw != nil {
-		r.op.Done["failed:"+name] = raw
-	}
-	r.op.Steps = append(r.op.Steps, s)
+	ev := r.op.EndStep(name, r.run.ID, start, r.now().UTC(), detail, err)
 	if werr := r.save(ctx, nil, ev); werr != nil {
 		return errors.Join(err, werr)
 	}

@@ -76,28 +76,14 @@ func TailKey(topic string, partition int32) string {
 // ReadFailbackState returns the flow's failback state (empty if none)
 // from its target cluster, read committed.
 func ReadFailbackState(ctx context.Context, cl *kgo.Client, f *config.Flow) (*FailbackState, error) {
-	empty := &FailbackState{Version: Version, Flow: f.Name, Tail: map[string]*TailProgress{}}
-	rec, err := lastState(ctx, cl, FailbackTopic(f))
-	if errors.Is(err, ErrNoJournal) {
-		return empty, nil
-	}
-	if err != nil {
+	s := &FailbackState{Version: Version, Flow: f.Name}
+	if err := readState(ctx, cl, FailbackTopic(f), "failback state", s, &s.Version); err != nil {
 		return nil, err
-	}
-	if rec == nil {
-		return empty, nil
-	}
-	var s FailbackState
-	if err := json.Unmarshal(rec.Value, &s); err != nil {
-		return nil, fmt.Errorf("failback state %s: decode: %w", FailbackTopic(f), err)
-	}
-	if s.Version > Version {
-		return nil, fmt.Errorf("failback state %s: version %d is newer than this godwit understands; upgrade godwit", FailbackTopic(f), s.Version)
 	}
 	if s.Tail == nil {
 		s.Tail = map[string]*TailProgress{}
 	}
-	return &s, nil
+	return s, nil
 }
 
 // FailbackRecord encodes the state as the record to produce (in the

@@ -158,28 +158,34 @@ var ErrNoJournal = errors.New("no failover journal on the target")
 // cluster (cl): an empty state if the journal topic does not exist or
 // holds no state yet.
 func ReadFlowState(ctx context.Context, cl *kgo.Client, f *config.Flow) (*FlowState, error) {
-	empty := &FlowState{Version: Version, Flow: f.Name, Topics: map[string]TopicState{}}
-	rec, err := lastState(ctx, cl, Topic(f))
-	if errors.Is(err, ErrNoJournal) {
-		return empty, nil
-	}
-	if err != nil {
+	s := &FlowState{Version: Version, Flow: f.Name}
+	if err := readState(ctx, cl, Topic(f), "journal state", s, &s.Version); err != nil {
 		return nil, err
-	}
-	if rec == nil {
-		return empty, nil
-	}
-	var s FlowState
-	if err := json.Unmarshal(rec.Value, &s); err != nil {
-		return nil, fmt.Errorf("journal %s: decode state: %w", Topic(f), err)
-	}
-	if s.Version > Version {
-		return nil, fmt.Errorf("journal %s: state version %d is newer than this godwit understands; upgrade godwit", Topic(f), s.Version)
 	}
 	if s.Topics == nil {
 		s.Topics = map[string]TopicState{}
 	}
-	return &s, nil
+	return s, nil
+}
+
+// readState decodes the last committed state record of topic into v,
+// leaving v as it is when the topic or the record does not exist yet; a
+// state written by a newer godwit (*version > Version) is refused.
+func readState(ctx context.Context, cl *kgo.Client, topic, what string, v any, version *int) error {
+	rec, err := lastState(ctx, cl, topic)
+	if errors.Is(err, ErrNoJournal) || (err == nil && rec == nil) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(rec.Value, v); err != nil {
+		return fmt.Errorf("%s %s: decode: %w", what, topic, err)
+	}
+	if *version > Version {
+		return fmt.Errorf("%s %s: version %d is newer than this godwit understands; upgrade godwit", what, topic, *version)
+	}
+	return nil
 }
 
 func lastState(ctx context.Context, cl *kgo.Client, topic string) (*kgo.Record, error) {
@@ -314,4 +320,28 @@ func (w *Writer) Write(ctx context.Context, st *FlowState, evs ...Event) error {
 		return fmt.Errorf("journal %s: write: %w", w.topic, err)
 	}
 	return nil
+}
+
+// EndStep records a finished step on the operation (its Step, and its
+// result in Done so a later run skips it, or under "failed:<name>" what
+// remained when it failed) and returns the end event to journal.
+func (op *Op) EndStep(name, run string, start, end time.Time, detail any, err error) Event {
+	s := Step{Name: name, Run: run, StartedAt: start, DurationMs: end.Sub(start).Milliseconds(), OK: err == nil}
+	ev := Event{Step: name, Phase: PhaseEnd, At: end, DurationMs: s.DurationMs, OK: err == nil}
+	if err != nil {
+		s.Error, ev.Error = err.Error(), err.Error()
+	}
+	var raw json.RawMessage
+	if detail != nil {
+		raw, _ = json.Marshal(detail)
+		ev.Detail = raw
+	}
+	if err == nil {
+		op.Done[name] = raw
+		delete(op.Done, "failed:"+name)
+	} else if raw != nil {
+		op.Done["failed:"+name] = raw
+	}
+	op.Steps = append(op.Steps, s)
+	return ev
 }
