@@ -389,21 +389,39 @@ func testResumesAfterKill(t *testing.T, p testkit.Pair) {
 	if err := prod.Produce(ctxFor(t, time.Minute), 200); err != nil {
 		t.Fatal(err)
 	}
+	// The replicator must have started the flow (stored progress for
+	// every partition) before the failover is interrupted: otherwise
+	// the first run can fail for that reason instead of being killed.
+	testkit.Eventually(t, time.Minute, func() (bool, string) {
+		st, err := replicate.Status(context.Background(), cfg, cfg.Flows[flow])
+		if err != nil {
+			return false, err.Error()
+		}
+		n := 0
+		for _, pp := range st.Partitions {
+			if pp.SourceTopic == topic {
+				n++
+			}
+		}
+		return n == parts, fmt.Sprintf("%d of %d partitions have progress", n, parts)
+	})
 	bin := testkit.GodwitBinary(t)
+	var lastStderr string
 	run := func(crashAfter string) (int, string) {
 		cmd := exec.Command(bin, "failover", "-c", cfgPath, "--flow", flow, "-o", "json", "--timeout", "1m")
 		cmd.Env = append(os.Environ(), "GODWIT_FAILOVER_CRASH_AFTER="+crashAfter)
 		var out, errb strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		_ = cmd.Run()
+		lastStderr = errb.String()
 		if testing.Verbose() {
-			t.Logf("stderr:\n%s", errb.String())
+			t.Logf("stderr:\n%s", lastStderr)
 		}
 		return cmd.ProcessState.ExitCode(), out.String()
 	}
 	code, _ := run(failover.StepMark)
 	if code != 137 {
-		t.Fatalf("first run exited %d, want 137 (killed after %s)", code, failover.StepMark)
+		t.Fatalf("first run exited %d, want 137 (killed after %s); stderr:\n%s", code, failover.StepMark, lastStderr)
 	}
 	st, err := journal.ReadFlowState(ctxFor(t, 30*time.Second), testkit.Client(t, p.Secondary), cfg.Flows[flow])
 	if err != nil || !st.FailedOver(topic) || st.Op == nil || st.Op.FinishedAt != nil {
