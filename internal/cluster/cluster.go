@@ -85,7 +85,9 @@ func (c *Cluster) SecurityOpts() ([]kgo.Opt, error) {
 		return nil, fmt.Errorf("%s: %w", c, err)
 	}
 	if tcfg != nil {
-		opts = append(opts, kgo.Dialer(tlsDialer(tcfg, c.Config.DialTimeout.D())))
+		opts = append(opts, kgo.Dialer(tlsDialer(tcfg, c.Config.DialTimeout.D(), c.rawDial())))
+	} else if c.Config.Dial != nil {
+		opts = append(opts, kgo.Dialer(withTimeout(c.Config.Dial, c.Config.DialTimeout.D())))
 	}
 	mech, err := c.mechanism()
 	if err != nil {
@@ -96,6 +98,30 @@ func (c *Cluster) SecurityOpts() ([]kgo.Opt, error) {
 		opts = append(opts, kgo.SASL(guardedMechanism{mech, g}), kgo.WithHooks(guardHook{g}))
 	}
 	return opts, nil
+}
+
+type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// rawDial opens the TCP connection under TLS: the config's Dial hook when
+// set, else a plain dialer.
+func (c *Cluster) rawDial() dialFunc {
+	if c.Config.Dial != nil {
+		return c.Config.Dial
+	}
+	return (&net.Dialer{}).DialContext
+}
+
+// withTimeout bounds a custom dial by the cluster's dial_timeout, which
+// franz-go applies only to its own default dialer.
+func withTimeout(dial dialFunc, timeout time.Duration) dialFunc {
+	if timeout <= 0 {
+		return dial
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return dial(ctx, network, addr)
+	}
 }
 
 // Client returns a new client for this cluster.

@@ -65,15 +65,14 @@ func (c *Cluster) tlsConfig() (*tls.Config, error) {
 // address and expected server name; they are not retried by franz-go (a
 // certificate does not fix itself), while TCP dial errors stay net errors
 // so a restarting broker is retried as usual.
-func tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := &net.Dialer{Timeout: timeout}
+func tlsDialer(cfg *tls.Config, timeout time.Duration, dial dialFunc) dialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, timeout)
 			defer cancel()
 		}
-		raw, err := d.DialContext(ctx, network, addr)
+		raw, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}

@@ -6,8 +6,10 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"sort"
@@ -56,6 +58,13 @@ type Cluster struct {
 	// docs/security.md); absent means plaintext without authentication.
 	TLS  *TLS  `yaml:"tls,omitempty" json:"tls,omitempty"`
 	SASL *SASL `yaml:"sasl,omitempty" json:"sasl,omitempty"`
+
+	// Dial, when set, opens every TCP connection godwit makes to this
+	// cluster's brokers (TLS runs on top of it). It is never read from
+	// YAML: a drill sets it on its own copy of the config to route the
+	// standby region's clients through a network it can cut
+	// (internal/netfault), without touching production clients.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error) `yaml:"-" json:"-"`
 
 	// warnings found by validation (insecure settings), see Warnings.
 	warnings []string
