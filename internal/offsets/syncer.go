@@ -13,7 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
@@ -52,13 +51,11 @@ type Syncer struct {
 	srcAdm, dstAdm *kadm.Client
 	store          *Store
 
-	mu      sync.Mutex
-	state   map[ckKey]ckState
-	lastOK  map[string]time.Time // group -> last pass that checkpointed it fully
-	skipped map[string]bool      // groups skipped as active (logged once)
-	// nextGen: whether the target serves ConsumerGroupDescribe (KIP-848
-	// groups, Kafka 4.0+); 0 unknown, 1 yes, -1 no.
-	nextGen    int
+	mu         sync.Mutex
+	state      map[ckKey]ckState
+	lastOK     map[string]time.Time      // group -> last pass that checkpointed it fully
+	skipped    map[string]bool           // groups skipped as active (logged once)
+	groups     *kafkautil.GroupInspector // target groups, both protocols
 	loaded     bool
 	lastPrune  time.Time
 	lastErr    string
@@ -113,6 +110,7 @@ func (s *Syncer) init() error {
 		return err
 	}
 	s.srcAdm, s.dstAdm = kadm.NewClient(s.src), kadm.NewClient(s.dst)
+	s.groups = kafkautil.NewGroupInspector(s.dstAdm)
 	s.store = NewStore(s.o.Flow, s.dst)
 	return nil
 }
@@ -331,49 +329,26 @@ func (s *Syncer) syncGroups(ctx context.Context, rep *PassReport, rewound map[ck
 	}
 	flow := s.o.Flow.Name
 	names := sortedKeys(rep.Groups)
-	described, err := s.dstAdm.DescribeGroups(ctx, names...)
+	// Both group protocols: DescribeGroups alone reports a KIP-848
+	// consumer group with members as unknown.
+	activity, err := s.groups.Describe(ctx, names...)
 	if err != nil {
-		var se *kadm.ShardErrors
-		if !errors.As(err, &se) || se.AllFailed {
-			return fmt.Errorf("flow %s: describe target groups: %w", flow, err)
-		}
+		return fmt.Errorf("flow %s: describe target groups on %s: %w", flow, s.o.Target, err)
 	}
-	// DescribeGroups only sees classic groups: a KIP-848 consumer group
-	// answers it as unknown/dead even with members, so those are asked
-	// for with ConsumerGroupDescribe too.
-	nextGen, ngErr := s.describeNextGen(ctx, names)
 	current := s.dstAdm.FetchManyOffsets(ctx, names...)
 	for _, g := range names {
-		d, ok := described[g]
-		if ok && d.Err != nil && !errors.Is(d.Err, kerr.GroupIDNotFound) {
+		a := activity[g]
+		if a.Err != nil {
 			s.m.GroupsSkipped.WithLabelValues(flow, "failed").Inc()
-			s.log.Warn("cannot describe target group; not syncing it", "group", g, "err", d.Err)
+			s.log.Warn("cannot describe target group; not syncing it", "group", g, "err", a.Err)
 			continue
 		}
-		if !ok && err != nil {
-			s.m.GroupsSkipped.WithLabelValues(flow, "failed").Inc()
-			continue
-		}
-		ng, ngOK := nextGen[g]
-		if ngErr != nil || (ngOK && ng.Err != nil && !errors.Is(ng.Err, kerr.GroupIDNotFound)) {
-			why := ngErr
-			if why == nil {
-				why = ng.Err
-			}
-			s.m.GroupsSkipped.WithLabelValues(flow, "failed").Inc()
-			s.log.Warn("cannot describe target group (consumer protocol); not syncing it", "group", g, "err", why)
-			continue
-		}
-		state, members := d.State, len(d.Members)
-		if ngOK && ng.Err == nil && (len(ng.Members) > 0 || (ng.State != "" && ng.State != "Empty" && ng.State != "Dead")) {
-			state, members = ng.State, len(ng.Members)
-		}
-		if active := members > 0 || (state != "" && state != "Empty" && state != "Dead"); active {
+		if a.Active() {
 			s.m.GroupsSkipped.WithLabelValues(flow, "active").Inc()
 			rep.SkippedActive = append(rep.SkippedActive, g)
 			if !s.skipped[g] {
 				s.skipped[g] = true
-				s.log.Info("target group has active members; not overwriting its offsets while it is active", "group", g, "state", state, "members", members, "target", s.o.Target.String())
+				s.log.Info("target group has active members; not overwriting its offsets while it is active", "group", g, "protocol", a.Protocol, "state", a.State, "members", a.Members, "target", s.o.Target.String())
 			}
 			continue
 		}
@@ -558,44 +533,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// describeNextGen describes the groups with ConsumerGroupDescribe (KIP-848)
-// when the target supports it; on older brokers it returns nothing, as no
-// group there can use the consumer protocol. An error means the groups'
-// state is unknown and they must not be synced this pass.
-func (s *Syncer) describeNextGen(ctx context.Context, names []string) (kadm.DescribedConsumerGroups, error) {
-	if s.nextGen == 0 {
-		vs, err := s.dstAdm.ApiVersions(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("api versions of %s: %w", s.o.Target, err)
-		}
-		s.nextGen = -1
-		for _, v := range vs {
-			if v.Err != nil {
-				return nil, fmt.Errorf("api versions of %s broker %d: %w", s.o.Target, v.NodeID, v.Err)
-			}
-			if _, ok := v.KeyMaxVersion(kmsg.ConsumerGroupDescribe.Int16()); ok {
-				s.nextGen = 1
-			}
-		}
-	}
-	if s.nextGen < 0 {
-		return nil, nil
-	}
-	described, err := s.dstAdm.DescribeConsumerGroups(ctx, names...)
-	if err != nil {
-		var se *kadm.ShardErrors
-		if !errors.As(err, &se) || se.AllFailed {
-			return nil, fmt.Errorf("describe consumer-protocol groups on %s: %w", s.o.Target, err)
-		}
-		// Groups on the failed shards are absent; their classic view
-		// alone is not enough to call them idle.
-		for _, g := range names {
-			if _, ok := described[g]; !ok {
-				described[g] = kadm.DescribedConsumerGroup{Group: g, Err: err}
-			}
-		}
-	}
-	return described, nil
 }
