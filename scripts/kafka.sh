@@ -8,6 +8,7 @@
 #   scripts/kafka.sh logs [primary|secondary] [-f] [-n LINES]
 #   scripts/kafka.sh clean    down + remove the clusters' data/log folders
 #   scripts/kafka.sh fetch    only fetch/refresh the jar cache
+#   scripts/kafka.sh kill     SIGKILL the brokers (no shutdown), wait until the process is gone and the port refuses
 #   scripts/kafka.sh env      print the GODWIT_TEST_* variables for the running clusters
 #   scripts/kafka.sh paths    print the cached library folders (broker, MirrorMaker 2)
 #
@@ -32,6 +33,16 @@
 #   GODWIT_KAFKA_WAN_PORT (unset: off): an extra PLAINTEXT listener WAN on the primary on this port,
 #   advertised as GODWIT_KAFKA_WAN_ADVERTISED_PORT (default: the same port), for a latency proxy in
 #   front of it (go run ./bench -wan-delay ...): clients that bootstrap through the proxy stay on it.
+#   GODWIT_KAFKA_CLUSTERS ("primary secondary"): the clusters up/down/kill/status/clean act on
+#   (space or comma separated)
+#   GODWIT_KAFKA_WATCH_PID (unset): a broker started by `up` is SIGKILLed once this process is gone
+#   GODWIT_KAFKA_SERVER_PROPS (unset): extra server.properties lines, appended last (they win)
+#
+# Disposable clusters (internal/testkit DisposableKafka): a single extra cluster
+# in its own state folder and ports, jars from the same cache, e.g.
+#   GODWIT_KAFKA_DIR=/tmp/x GODWIT_KAFKA_CLUSTERS=primary GODWIT_PRIMARY_PORT=39092 \
+#   GODWIT_PRIMARY_CONTROLLER_PORT=39093 GODWIT_KAFKA_SECURE=0 scripts/kafka.sh up|kill|down
+# `kill` then `up` restarts it on the same data (an unclean shutdown, like a crashed broker).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -73,6 +84,11 @@ WAN_PORT="${GODWIT_KAFKA_WAN_PORT:-}"
 WAN_ADVERTISED_PORT="${GODWIT_KAFKA_WAN_ADVERTISED_PORT:-$WAN_PORT}"
 
 CLUSTERS=(primary secondary)
+if [[ -n "${GODWIT_KAFKA_CLUSTERS:-}" ]]; then
+	read -r -a CLUSTERS <<<"${GODWIT_KAFKA_CLUSTERS//,/ }"
+fi
+WATCH_PID="${GODWIT_KAFKA_WATCH_PID:-}"
+EXTRA_PROPS="${GODWIT_KAFKA_SERVER_PROPS:-}"
 
 log() { printf '[kafka.sh] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -89,6 +105,20 @@ secure_on() { [[ "$SECURE" == 1 ]]; }
 has_secure() { grep -q '^listeners=.*SASL_SSL://' "$STATE/$1/server.properties" 2>/dev/null; }
 
 require() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found on PATH ($2)"; }
+
+check_clusters() {
+	local name
+	((${#CLUSTERS[@]})) || die "GODWIT_KAFKA_CLUSTERS names no cluster; use primary and/or secondary"
+	for name in "${CLUSTERS[@]}"; do
+		case "$name" in
+		primary | secondary) ;;
+		*) die "GODWIT_KAFKA_CLUSTERS: unknown cluster '$name'; use primary and/or secondary" ;;
+		esac
+	done
+	if [[ -n "$WATCH_PID" && ! "$WATCH_PID" =~ ^[0-9]+$ ]]; then
+		die "GODWIT_KAFKA_WATCH_PID '$WATCH_PID' is not a process id"
+	fi
+}
 
 # Serialise up/down/clean between concurrent callers sharing one state folder.
 with_lock() {
@@ -186,7 +216,10 @@ kjava() {
 }
 
 write_tools_log4j() {
-	cat >"$KAFKA_HOME/tools-log4j2.properties" <<'EOF'
+	# Written aside and renamed: callers with other state folders share the
+	# cache and may run a tool while this runs.
+	local tmp="$KAFKA_HOME/tools-log4j2.properties.$$"
+	cat >"$tmp" <<'EOF'
 status = error
 appender.stderr.type = Console
 appender.stderr.name = STDERR
@@ -196,6 +229,7 @@ appender.stderr.layout.pattern = [%d] %p %m (%c)%n
 rootLogger.level = ERROR
 rootLogger.appenderRef.stderr.ref = STDERR
 EOF
+	mv -f "$tmp" "$KAFKA_HOME/tools-log4j2.properties"
 }
 
 # ---------------------------------------------------------------- secure listeners
@@ -235,6 +269,14 @@ create_scram_users() {
 
 pidfile() { echo "$STATE/$1/kafka.pid"; }
 
+# alive PID: the process exists and is not a zombie (a SIGKILLed broker whose
+# parent, often init, has not reaped it yet still answers kill -0).
+alive() {
+	local st
+	st="$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null)" || return 1
+	[[ -n "$st" && "${st%% *}" != Z ]]
+}
+
 # running_pid NAME: print the pid if the pid file names a live kafka.Kafka
 # process started with this cluster's server.properties; otherwise nothing.
 running_pid() {
@@ -243,7 +285,7 @@ running_pid() {
 	[[ -f "$pf" ]] || return 0
 	pid="$(tr -dc '0-9' <"$pf")"
 	[[ -n "$pid" ]] || return 0
-	kill -0 "$pid" 2>/dev/null || return 0
+	alive "$pid" || return 0
 	cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
 	if [[ "$cmd" == *kafka.Kafka*"$STATE/$1/server.properties"* ]]; then
 		echo "$pid"
@@ -331,6 +373,9 @@ listener.name.mtls.ssl.client.auth=required
 EOF
 		cat "$SECDIR/broker-ssl.properties" >>"$dir/server.properties"
 	fi
+	if [[ -n "$EXTRA_PROPS" ]]; then
+		printf '\n# GODWIT_KAFKA_SERVER_PROPS\n%s\n' "$EXTRA_PROPS" >>"$dir/server.properties"
+	fi
 	cat >"$dir/log4j2.properties" <<EOF
 status = warn
 appender.server.type = RollingFile
@@ -400,6 +445,23 @@ start_cluster() {
 		sleep 0.1
 	done
 	log "$name: started pid $(cat "$(pidfile "$name")" 2>/dev/null || echo '?') on $HOST:$port (controller $cport)"
+	start_watchdog "$name"
+}
+
+# start_watchdog NAME: with GODWIT_KAFKA_WATCH_PID, a detached loop SIGKILLs
+# the broker once that process (a test binary) is gone, so a test that dies
+# before its cleanup leaves no broker behind. The loop ends with the broker.
+start_watchdog() {
+	[[ -n "$WATCH_PID" ]] || return 0
+	local pid
+	pid="$(tr -dc '0-9' <"$(pidfile "$1")" 2>/dev/null || true)"
+	[[ -n "$pid" ]] || return 0
+	setsid bash -c '
+		alive() { local st; st="$(sed "s/^.*) //" "/proc/$1/stat" 2>/dev/null)" || return 1; [[ -n "$st" && "${st%% *}" != Z ]]; }
+		while alive "$1" && alive "$2"; do sleep 1; done
+		if alive "$2" && [[ "$(tr "\0" " " <"/proc/$2/cmdline" 2>/dev/null)" == *"$3"* ]]; then kill -KILL "$2"; fi
+	' _ "$WATCH_PID" "$pid" "$STATE/$1/server.properties" </dev/null >/dev/null 2>&1 9>&- &
+	log "$1: broker pid $pid is SIGKILLed when pid $WATCH_PID exits"
 }
 
 dump_logs() {
@@ -466,9 +528,15 @@ cmd_up() {
 		create_scram_users "$name"
 	done
 	if ((${#started[@]} == 0)); then
-		log "both clusters already running; nothing to do"
+		log "$(clusters_phrase) already running; nothing to do"
 	fi
-	log "up finished in $(since "$t0"): primary $HOST:$PRIMARY_PORT, secondary $HOST:$SECONDARY_PORT"
+	local where=""
+	for name in "${CLUSTERS[@]}"; do where+="${where:+, }$name $HOST:$(port_of "$name")"; done
+	log "up finished in $(since "$t0"): $where"
+}
+
+clusters_phrase() {
+	if [[ "${CLUSTERS[*]}" == "primary secondary" ]]; then echo "both clusters"; else echo "${CLUSTERS[*]}"; fi
 }
 
 cmd_down() {
@@ -492,18 +560,45 @@ cmd_down() {
 		pid="${pids[$i]}"
 		name="${names[$i]}"
 		deadline=$((SECONDS + STOP_TIMEOUT))
-		while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+		while alive "$pid" && ((SECONDS < deadline)); do
 			sleep 0.2
 		done
-		if kill -0 "$pid" 2>/dev/null; then
+		if alive "$pid"; then
 			log "$name: pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
 			kill -KILL "$pid" 2>/dev/null || true
-			while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+			while alive "$pid"; do sleep 0.1; done
 		fi
 		rm -f "$(pidfile "$name")"
 		log "$name: stopped"
 	done
 	log "down finished in $(since "$t0")"
+}
+
+# cmd_kill: SIGKILL each broker (a crash: no controlled shutdown, nothing
+# flushed by Kafka), then wait until the process is gone and its port
+# refuses connections. `up` afterwards restarts it on the same data.
+cmd_kill() {
+	local t0 name pid port deadline
+	t0="$(now)"
+	with_lock
+	for name in "${CLUSTERS[@]}"; do
+		pid="$(running_pid "$name")"
+		if [[ -z "$pid" ]]; then
+			log "$name: not running"
+			rm -f "$(pidfile "$name")"
+			continue
+		fi
+		kill -KILL "$pid" 2>/dev/null || true
+		port="$(port_of "$name")"
+		deadline=$((SECONDS + 30))
+		while { alive "$pid" || port_busy "$port"; } && ((SECONDS < deadline)); do
+			sleep 0.05
+		done
+		alive "$pid" && die "$name: pid $pid still alive 30s after SIGKILL"
+		port_busy "$port" && die "$name: $HOST:$port still accepts connections 30s after pid $pid was killed (another process on it?)"
+		rm -f "$(pidfile "$name")"
+		log "$name: killed pid $pid (SIGKILL); $HOST:$port refuses connections ($(since "$t0"))"
+	done
 }
 
 cmd_status() {
@@ -548,7 +643,8 @@ cmd_clean() {
 	for name in "${CLUSTERS[@]}"; do
 		rm -rf "${STATE:?}/$name"
 	done
-	rm -rf "${STATE:?}/secure"
+	# the certificates serve every cluster of the state folder
+	[[ -d "$STATE/primary" || -d "$STATE/secondary" ]] || rm -rf "${STATE:?}/secure"
 	log "removed cluster data under $STATE"
 }
 
@@ -566,6 +662,11 @@ cmd_env() {
 		echo "export GODWIT_TEST_SCRAM_USER=$SCRAM_USER"
 		echo "export GODWIT_TEST_SCRAM_PASSWORD_FILE=$SECDIR/scram.password"
 	fi
+	# Tests start their own disposable clusters through this script (jars
+	# must be cached already: tests never fetch).
+	if [[ -f "$LIBS/.complete" ]] && command -v java >/dev/null 2>&1; then
+		echo "export GODWIT_TEST_KAFKA_SH=$REPO/scripts/kafka.sh"
+	fi
 }
 
 usage() {
@@ -575,9 +676,11 @@ usage() {
 main() {
 	local cmd="${1:-}"
 	(($#)) && shift
+	check_clusters
 	case "$cmd" in
 	up) cmd_up ;;
 	down | stop) cmd_down ;;
+	kill) cmd_kill ;;
 	status) cmd_status ;;
 	logs) cmd_logs "$@" ;;
 	clean) cmd_clean ;;
