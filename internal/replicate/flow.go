@@ -238,7 +238,14 @@ func (f *Flow) ensureHeartbeatTopic(ctx context.Context) error {
 	if d, ok := details[naming.HeartbeatTopic]; ok && d.Err == nil {
 		return nil
 	}
-	resp, err := f.srcAdm.CreateTopic(ctx, 1, -1, nil, naming.HeartbeatTopic)
+	// Compacted on the flow-name key (as MirrorMaker 2 does with its
+	// heartbeats topic), with segments rolled hourly so compaction can
+	// run: the topic keeps one recent heartbeat per flow instead of a
+	// week of them, which a new flow starting from earliest would copy.
+	resp, err := f.srcAdm.CreateTopic(ctx, 1, -1, map[string]*string{
+		"cleanup.policy": kadm.StringPtr("compact"),
+		"segment.ms":     kadm.StringPtr("3600000"),
+	}, naming.HeartbeatTopic)
 	if err == nil {
 		err = resp.Err
 	}
