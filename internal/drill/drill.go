@@ -732,6 +732,7 @@ func (d *drill) failover(ctx context.Context, rto *RTO, stopProducers func(), pr
 	var tgtWG sync.WaitGroup
 	for _, g := range d.groups {
 		g.committedOnTarget = fo.GroupOffsets[g.name]
+		g.setTranslatedFrom(fo.GroupSourceOffsets[g.name])
 		if err := g.start(tgtCtx, &tgtWG, true); err != nil {
 			return fo, err
 		}

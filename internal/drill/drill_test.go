@@ -58,13 +58,21 @@ func sandboxConfig(t *testing.T, s *sandbox.Sandbox) (*config.Config, *config.Fl
 }
 
 // processCounter is the test's own count of what the drill's consumers
-// processed.
+// processed, in order.
 type processCounter struct {
 	mu     sync.Mutex
 	counts map[TP]map[int64]int
+	events []processed
 }
 
-func (c *processCounter) hook(_ string, _ bool, topic string, p int32, seq int64) {
+type processed struct {
+	group    string
+	onTarget bool
+	tp       TP
+	seq      int64
+}
+
+func (c *processCounter) hook(group string, onTarget bool, topic string, p int32, seq int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	tp := TP{topic, p}
@@ -72,6 +80,102 @@ func (c *processCounter) hook(_ string, _ bool, topic string, p int32, seq int64
 		c.counts[tp] = map[int64]int{}
 	}
 	c.counts[tp][seq]++
+	c.events = append(c.events, processed{group, onTarget, tp, seq})
+}
+
+// replaySplit is the test's own attribution of replays. A processing
+// beyond the first is "uncommitted" unless it is the record's first
+// processing on the target and the group had committed past the record on
+// the source; then it is "translation" when the record lies before the
+// source offset the failover translated (or the failover gave the
+// partition none), else "checkpoint lag". Inputs: the groups' offsets
+// read from the source and from the failover journal on the target by the
+// test, and the record's source offset from the producer's ledger.
+func (c *processCounter) replaySplit(pos groupPositions, offsetOf map[TP]map[int64]int64) (uncommitted, lag, translation map[TP]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	uncommitted, lag, translation = map[TP]int64{}, map[TP]int64{}, map[TP]int64{}
+	type key struct {
+		group string
+		tp    TP
+		seq   int64
+	}
+	seen, seenOnTarget := map[key]bool{}, map[key]bool{}
+	for _, e := range c.events {
+		k := key{e.group, e.tp, e.seq}
+		if seen[k] {
+			off, ok := offsetOf[e.tp][e.seq]
+			from, moved := pos.translatedFrom[e.group][e.tp]
+			switch {
+			case !e.onTarget || seenOnTarget[k] || !ok || off >= pos.committed[e.group][e.tp]:
+				uncommitted[e.tp]++
+			case !moved || off < from:
+				translation[e.tp]++
+			default:
+				lag[e.tp]++
+			}
+		}
+		seen[k] = true
+		if e.onTarget {
+			seenOnTarget[k] = true
+		}
+	}
+	return uncommitted, lag, translation
+}
+
+// groupPositions are, by group and source partition, the offsets the
+// group committed on the source and those the failover translated.
+type groupPositions struct {
+	committed, translatedFrom map[string]map[TP]int64
+}
+
+// journalPositions reads the source offsets the failover translated from
+// its journal on the target (nil when the flow never failed over).
+func journalPositions(t *testing.T, cfg *config.Config, flow *config.Flow) map[string]map[TP]int64 {
+	t.Helper()
+	_, frep, _, err := failover.State(context.Background(), cfg, flow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[TP]int64{}
+	if frep == nil {
+		return out
+	}
+	for _, g := range frep.Groups {
+		out[g.Group] = map[TP]int64{}
+		if !g.Committed {
+			continue
+		}
+		for _, p := range g.Partitions {
+			out[g.Group][TP{p.SourceTopic, p.Partition}] = p.SourceOffset
+		}
+	}
+	return out
+}
+
+// sourceCommitted reads the groups' committed offsets from the source.
+func sourceCommitted(t *testing.T, addrs []string, groups []string) map[string]map[TP]int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := map[string]map[TP]int64{}
+	for _, g := range groups {
+		offs, err := kadm.NewClient(cl).FetchOffsets(ctx, g)
+		if err == nil {
+			err = offs.Error()
+		}
+		if err != nil {
+			t.Fatalf("committed offsets of %s on the source: %v", g, err)
+		}
+		out[g] = map[TP]int64{}
+		offs.Each(func(o kadm.OffsetResponse) { out[g][TP{o.Topic, o.Partition}] = o.At })
+	}
+	return out
 }
 
 // readTarget reads a target topic to its end (read_committed) and returns
@@ -114,6 +218,7 @@ func readTarget(t *testing.T, addrs []string, topic string, run uint64) map[int3
 // decoded is the part of the JSON report the tests check.
 type decoded struct {
 	Topics     []TopicSpec    `json:"topics"`
+	Groups     []string       `json:"groups"`
 	Mode       string         `json:"failover_mode"`
 	Partitions []PartitionRow `json:"partitions"`
 	Totals     Totals         `json:"totals"`
@@ -124,9 +229,11 @@ type decoded struct {
 }
 
 // checkOwnCount decodes the JSON report and checks acked, lost, replayed
-// and skipped (total and per partition) against the test's own count: the
-// ledger, the target read here, and the records the consumers processed.
-func checkOwnCount(t *testing.T, res *Result, pc *processCounter, targetAddrs []string, failsOver bool) decoded {
+// (and its split by cause) and skipped, total and per partition, against
+// the test's own count: the ledger, the target read here, the records the
+// consumers processed and the groups' offsets committed on the source
+// (committed, read by the caller).
+func checkOwnCount(t *testing.T, res *Result, pc *processCounter, targetAddrs []string, failsOver bool, positions func(groups []string) groupPositions) decoded {
 	t.Helper()
 	js, err := res.Report.JSON()
 	if err != nil {
@@ -139,8 +246,19 @@ func checkOwnCount(t *testing.T, res *Result, pc *processCounter, targetAddrs []
 	led := res.Ledgers[0]
 	st := back.Topics[0]
 	tgt := readTarget(t, targetAddrs, back.Partitions[0].TargetTopic, led.RunID())
-	var lost, acked, replayed, skipped int64
-	type row struct{ lost, replayed, skipped int64 }
+	offsetOf := map[TP]map[int64]int64{}
+	for p := int32(0); p < st.Partitions; p++ {
+		m := map[int64]int64{}
+		for _, r := range led.Records(p) {
+			m[r.Seq] = r.Offset
+		}
+		offsetOf[TP{st.Name, p}] = m
+	}
+	pos := positions(back.Groups)
+	uncommitted, ckLag, translation := pc.replaySplit(pos, offsetOf)
+	t.Logf("groups' source positions: committed %v, translated by the failover %v", pos.committed, pos.translatedFrom)
+	var lost, acked, replayed, skipped, replayedU, replayedC, replayedT int64
+	type row struct{ lost, replayed, skipped, replayedU, replayedC, replayedT int64 }
 	want := map[int32]row{}
 	for p := int32(0); p < st.Partitions; p++ {
 		var w row
@@ -164,20 +282,34 @@ func checkOwnCount(t *testing.T, res *Result, pc *processCounter, targetAddrs []
 				}
 			}
 		}
+		tp := TP{st.Name, p}
+		w.replayedU, w.replayedC, w.replayedT = uncommitted[tp], ckLag[tp], translation[tp]
+		if w.replayedU+w.replayedC+w.replayedT != w.replayed {
+			t.Fatalf("partition %d: own split %d+%d+%d does not add up to own replayed %d", p, w.replayedU, w.replayedC, w.replayedT, w.replayed)
+		}
 		want[p] = w
 		lost, replayed, skipped = lost+w.lost, replayed+w.replayed, skipped+w.skipped
+		replayedU, replayedC, replayedT = replayedU+w.replayedU, replayedC+w.replayedC, replayedT+w.replayedT
 	}
 	tot := back.Totals
 	if tot.Acked != acked || tot.Lost != lost || tot.Replayed != replayed || tot.Skipped != skipped {
 		t.Errorf("report acked/lost/replayed/skipped = %d/%d/%d/%d, own count %d/%d/%d/%d",
 			tot.Acked, tot.Lost, tot.Replayed, tot.Skipped, acked, lost, replayed, skipped)
 	}
+	if tot.ReplayedUncommitted != replayedU || tot.ReplayedCheckpointLag != replayedC || tot.ReplayedTranslation != replayedT {
+		t.Errorf("report replayed_uncommitted/_checkpoint_lag/_translation = %d/%d/%d, own count %d/%d/%d",
+			tot.ReplayedUncommitted, tot.ReplayedCheckpointLag, tot.ReplayedTranslation, replayedU, replayedC, replayedT)
+	}
 	for _, r := range back.Partitions {
-		if w := want[r.Partition]; r.Lost != w.lost || r.Replayed != w.replayed || r.Skipped != w.skipped {
-			t.Errorf("partition %d: report lost/replayed/skipped %d/%d/%d, own count %d/%d/%d", r.Partition, r.Lost, r.Replayed, r.Skipped, w.lost, w.replayed, w.skipped)
+		if w := want[r.Partition]; r.Lost != w.lost || r.Replayed != w.replayed || r.Skipped != w.skipped ||
+			r.ReplayedUncommitted != w.replayedU || r.ReplayedCheckpointLag != w.replayedC || r.ReplayedTranslation != w.replayedT {
+			t.Errorf("partition %d: report lost/replayed (uncommitted+checkpoint lag+translation)/skipped %d/%d (%d+%d+%d)/%d, own count %d/%d (%d+%d+%d)/%d",
+				r.Partition, r.Lost, r.Replayed, r.ReplayedUncommitted, r.ReplayedCheckpointLag, r.ReplayedTranslation, r.Skipped,
+				w.lost, w.replayed, w.replayedU, w.replayedC, w.replayedT, w.skipped)
 		}
 	}
-	t.Logf("acked %d lost %d replayed %d skipped %d; RTO %.1fs; %s", acked, lost, replayed, skipped, back.RTO.Total, back.Statement)
+	t.Logf("acked %d lost %d replayed %d (after last commit %d, after last checkpoint %d, translation %d) skipped %d; RTO %.1fs; %s",
+		acked, lost, replayed, replayedU, replayedC, replayedT, skipped, back.RTO.Total, back.Statement)
 	return back
 }
 
@@ -194,7 +326,18 @@ func TestDrillSourceDownFiguresMatchOwnCount(t *testing.T) {
 		t.Fatalf("drill: %v\n%s", err, progress.String())
 	}
 	t.Logf("progress:\n%s", progress.String())
-	back := checkOwnCount(t, res, pc, s.Cluster(flow.Target).Addrs, true)
+	// The group's last commits on the source, read back by the test: the
+	// sandbox keeps the stopped cluster's state, so bring it back.
+	positions := func(groups []string) groupPositions {
+		if err := s.RestartCluster(context.Background(), flow.Source); err != nil {
+			t.Fatal(err)
+		}
+		return groupPositions{sourceCommitted(t, s.Cluster(flow.Source).Addrs, groups), journalPositions(t, cfg, flow)}
+	}
+	back := checkOwnCount(t, res, pc, s.Cluster(flow.Target).Addrs, true, positions)
+	if back.Totals.ReplayedTranslation != 0 {
+		t.Errorf("%d records replayed because of offset translation; want 0 (exact translation)", back.Totals.ReplayedTranslation)
+	}
 
 	// At risk: what godwit's failover recorded in its journal on the target.
 	_, frep, _, err := failover.State(context.Background(), cfg, flow)
@@ -293,7 +436,13 @@ func TestDrillCrashAndPlanned(t *testing.T) {
 					t.Fatalf("drill: %v\n%s", err, progress.String())
 				}
 				t.Logf("progress:\n%s", progress.String())
-				back := checkOwnCount(t, res, pc, p.Secondary.Addrs, fault != FaultReplicatorCrash)
+				positions := func(groups []string) groupPositions {
+					return groupPositions{sourceCommitted(t, p.Primary.Addrs, groups), journalPositions(t, cfg, flow)}
+				}
+				back := checkOwnCount(t, res, pc, p.Secondary.Addrs, fault != FaultReplicatorCrash, positions)
+				if back.Totals.ReplayedTranslation != 0 {
+					t.Errorf("%d records replayed because of offset translation; want 0", back.Totals.ReplayedTranslation)
+				}
 				if back.Totals.Lost != 0 || back.Totals.Duplicates != 0 {
 					t.Errorf("%s: lost %d, duplicates %d; want none", fault, back.Totals.Lost, back.Totals.Duplicates)
 				}

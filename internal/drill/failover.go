@@ -37,7 +37,12 @@ type FailoverResult struct {
 	// GroupOffsets are the offsets committed for each group on the
 	// target, by target partition.
 	GroupOffsets map[string]map[TP]int64
-	Steps        []FailoverStep
+	// GroupSourceOffsets are, for each group moved, the source offsets the
+	// failover translated (the group's live commits when the source
+	// answered, godwit's last checkpoint when it did not), by source
+	// partition.
+	GroupSourceOffsets map[string]map[TP]int64
+	Steps              []FailoverStep
 	// Report is the failover's own report, kept in the drill's JSON.
 	Report any
 }
@@ -73,18 +78,21 @@ func GodwitFailover(ctx context.Context, req FailoverRequest) (*FailoverResult, 
 	if rep == nil {
 		return nil, err
 	}
-	res := &FailoverResult{Mode: rep.Mode, AtRisk: map[TP]int64{}, GroupOffsets: map[string]map[TP]int64{}, Report: rep}
+	res := &FailoverResult{Mode: rep.Mode, AtRisk: map[TP]int64{}, GroupOffsets: map[string]map[TP]int64{},
+		GroupSourceOffsets: map[string]map[TP]int64{}, Report: rep}
 	for _, p := range rep.Partitions {
 		res.AtRisk[TP{p.SourceTopic, p.Partition}] = p.AtRiskRecords
 	}
 	for _, g := range rep.Groups {
-		m := map[TP]int64{}
+		m, src := map[TP]int64{}, map[TP]int64{}
 		if g.Committed {
 			for _, gp := range g.Partitions {
 				m[TP{gp.TargetTopic, gp.Partition}] = gp.TargetOffset
+				src[TP{gp.SourceTopic, gp.Partition}] = gp.SourceOffset
 			}
 		}
 		res.GroupOffsets[g.Group] = m
+		res.GroupSourceOffsets[g.Group] = src
 	}
 	for _, s := range rep.Steps {
 		res.Steps = append(res.Steps, FailoverStep{Name: s.Name, Start: s.StartedAt, Duration: time.Duration(s.DurationMs) * time.Millisecond, OK: s.OK})

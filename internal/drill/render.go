@@ -89,11 +89,12 @@ func (r *Report) Markdown() string {
 	}
 	fmt.Fprintf(&b, "| **total** | %.2f | **%.2f** |\n", r.RTO.FaultAt, r.RTO.Total)
 	t := r.Totals
-	fmt.Fprintf(&b, "\n## Records\n\nacknowledged %d, on the target %d, lost %d, godwit reported at risk %s, replayed %d, skipped %d, duplicates on the target %d, produce outcome unknown %d.\n\n",
-		t.Acked, t.OnTarget, t.Lost, atRisk(t.AtRisk), t.Replayed, t.Skipped, t.Duplicates, t.Uncertain)
-	b.WriteString("| topic | partition | last acked offset | target has through | acked | on target | lost | at risk | replayed | skipped |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n## Records\n\nacknowledged %d, on the target %d, lost %d, godwit reported at risk %s, replayed %d (after the last commit %d, after the last checkpoint %d, by offset translation %d), skipped %d, duplicates on the target %d, produce outcome unknown %d.\n\n",
+		t.Acked, t.OnTarget, t.Lost, atRisk(t.AtRisk), t.Replayed, t.ReplayedUncommitted, t.ReplayedCheckpointLag, t.ReplayedTranslation, t.Skipped, t.Duplicates, t.Uncertain)
+	b.WriteString(replayedLegend + "\n\n")
+	b.WriteString("| topic | partition | last acked offset | target has through | acked | on target | lost | at risk | replayed | after last commit | after last checkpoint | by translation | skipped |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.Partitions {
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %s | %d | %d |\n", p.Topic, p.Partition, p.LastAckedOffset, p.TargetHasOffset, p.Acked, p.OnTarget, p.Lost, atRisk(p.AtRisk), p.Replayed, p.Skipped)
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %s | %d | %d | %d | %d | %d |\n", p.Topic, p.Partition, p.LastAckedOffset, p.TargetHasOffset, p.Acked, p.OnTarget, p.Lost, atRisk(p.AtRisk), p.Replayed, p.ReplayedUncommitted, p.ReplayedCheckpointLag, p.ReplayedTranslation, p.Skipped)
 	}
 	if len(r.Notes) > 0 {
 		b.WriteString("\n## Notes\n\n")
@@ -104,6 +105,13 @@ func (r *Report) Markdown() string {
 	b.WriteString("\nAll figures were counted by the drill's own checker from sequence numbers in the records, never from the replicator's counters.\n")
 	return b.String()
 }
+
+// replayedLegend says what the two replay columns count, in the Markdown
+// and HTML reports.
+const replayedLegend = "Replayed = after last commit + after last checkpoint + by translation, each target record placed by its source offset (godwit-origin headers). " +
+	"*After last commit*: processed after the group's last commit the source acknowledged, so processed again: expected with at-least-once consumers. " +
+	"*After last checkpoint*: committed on the source after the source offset the failover translated; an unplanned failover translates godwit's last checkpoint, at most checkpoint_interval behind the group's commits. " +
+	"*By translation*: before the source offset the failover translated, yet processed again on the target: exact offset translation makes this 0."
 
 // Chart geometry.
 const (
@@ -237,9 +245,10 @@ th { background: #f0f0f0; } td.l, th.l { text-align: left; }
 <h2>Recovery timeline (RTO)</h2>
 {{.RTO}}
 <h2>Records</h2>
-<p>acknowledged {{.R.Totals.Acked}}, on the target {{.R.Totals.OnTarget}}, lost <b>{{.R.Totals.Lost}}</b>, godwit reported at risk <b>{{atrisk .R.Totals.AtRisk}}</b>, replayed {{.R.Totals.Replayed}}, skipped {{.R.Totals.Skipped}}, duplicates on the target {{.R.Totals.Duplicates}}, produce outcome unknown {{.R.Totals.Uncertain}}.</p>
-<table><tr><th class="l">topic</th><th>partition</th><th>last acked offset</th><th>target has through</th><th>acked</th><th>on target</th><th>lost</th><th>at risk</th><th>replayed</th><th>skipped</th></tr>
-{{range .R.Partitions}}<tr><td class="l">{{.Topic}}</td><td>{{.Partition}}</td><td>{{.LastAckedOffset}}</td><td>{{.TargetHasOffset}}</td><td>{{.Acked}}</td><td>{{.OnTarget}}</td><td>{{.Lost}}</td><td>{{atrisk .AtRisk}}</td><td>{{.Replayed}}</td><td>{{.Skipped}}</td></tr>
+<p>acknowledged {{.R.Totals.Acked}}, on the target {{.R.Totals.OnTarget}}, lost <b>{{.R.Totals.Lost}}</b>, godwit reported at risk <b>{{atrisk .R.Totals.AtRisk}}</b>, replayed {{.R.Totals.Replayed}} (after the last commit {{.R.Totals.ReplayedUncommitted}}, after the last checkpoint {{.R.Totals.ReplayedCheckpointLag}}, by offset translation <b>{{.R.Totals.ReplayedTranslation}}</b>), skipped {{.R.Totals.Skipped}}, duplicates on the target {{.R.Totals.Duplicates}}, produce outcome unknown {{.R.Totals.Uncertain}}.</p>
+<p><small id="replayed-legend">{{.ReplayedLegend}}</small></p>
+<table><tr><th class="l">topic</th><th>partition</th><th>last acked offset</th><th>target has through</th><th>acked</th><th>on target</th><th>lost</th><th>at risk</th><th>replayed</th><th>after last commit</th><th>after last checkpoint</th><th>by translation</th><th>skipped</th></tr>
+{{range .R.Partitions}}<tr><td class="l">{{.Topic}}</td><td>{{.Partition}}</td><td>{{.LastAckedOffset}}</td><td>{{.TargetHasOffset}}</td><td>{{.Acked}}</td><td>{{.OnTarget}}</td><td>{{.Lost}}</td><td>{{atrisk .AtRisk}}</td><td>{{.Replayed}}</td><td>{{.ReplayedUncommitted}}</td><td>{{.ReplayedCheckpointLag}}</td><td>{{.ReplayedTranslation}}</td><td>{{.Skipped}}</td></tr>
 {{end}}</table>
 {{if .R.Notes}}<h2>Notes</h2><ul>{{range .R.Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <p><small>Every figure was counted by the drill's own checker from the sequence numbers in the records, never from the replicator's counters. The lag chart shows the age of the oldest acknowledged record not yet on the target.</small></p>
@@ -251,8 +260,9 @@ th { background: #f0f0f0; } td.l, th.l { text-align: left; }
 func (r *Report) HTML() ([]byte, error) {
 	var b bytes.Buffer
 	err := htmlTmpl.Execute(&b, struct {
-		R        *Report
-		Lag, RTO template.HTML
-	}{r, r.lagSVG(), r.rtoSVG()})
+		R              *Report
+		Lag, RTO       template.HTML
+		ReplayedLegend string
+	}{r, r.lagSVG(), r.rtoSVG(), strings.ReplaceAll(replayedLegend, "*", "")})
 	return b.Bytes(), err
 }

@@ -62,21 +62,42 @@ type PartitionRow struct {
 	TargetHasOffset int64  `json:"target_has_through_offset"`
 	Lost            int64  `json:"lost"`
 	AtRisk          *int64 `json:"at_risk"`
-	Replayed        int64  `json:"replayed"`
-	Skipped         int64  `json:"skipped"`
+	// Replayed is every processing beyond the first, summed over the
+	// groups: ReplayedUncommitted + ReplayedCheckpointLag +
+	// ReplayedTranslation. Each replay on the target is placed by the
+	// record's source offset (from its provenance headers).
+	Replayed int64 `json:"replayed"`
+	// ReplayedUncommitted were processed after the group's last commit the
+	// source acknowledged (then again on the target), or redelivered by
+	// the group's own consumer: inherent to at-least-once consumers.
+	ReplayedUncommitted int64 `json:"replayed_uncommitted"`
+	// ReplayedCheckpointLag were committed on the source after the source
+	// offset the failover translated: an unplanned failover translates
+	// godwit's last checkpoint, up to checkpoint_interval behind the
+	// group's commits.
+	ReplayedCheckpointLag int64 `json:"replayed_checkpoint_lag"`
+	// ReplayedTranslation lie before the source offset the failover
+	// translated (or in a partition it gave no position), yet were
+	// processed again on the target: godwit claims 0.
+	ReplayedTranslation int64 `json:"replayed_translation"`
+	Skipped             int64 `json:"skipped"`
 }
 
 // Totals sums the per-partition figures.
 type Totals struct {
-	Acked      int64  `json:"acked"`
-	OnTarget   int64  `json:"on_target"`
-	Lost       int64  `json:"lost"`
-	AtRisk     *int64 `json:"at_risk"`
-	Replayed   int64  `json:"replayed"`
-	Skipped    int64  `json:"skipped"`
-	Duplicates int64  `json:"target_duplicates"`
-	Uncertain  int64  `json:"uncertain"`
-	Mismatched int64  `json:"target_mismatched"`
+	Acked    int64  `json:"acked"`
+	OnTarget int64  `json:"on_target"`
+	Lost     int64  `json:"lost"`
+	AtRisk   *int64 `json:"at_risk"`
+	Replayed int64  `json:"replayed"`
+	// The split of Replayed, as in PartitionRow.
+	ReplayedUncommitted   int64 `json:"replayed_uncommitted"`
+	ReplayedCheckpointLag int64 `json:"replayed_checkpoint_lag"`
+	ReplayedTranslation   int64 `json:"replayed_translation"`
+	Skipped               int64 `json:"skipped"`
+	Duplicates            int64 `json:"target_duplicates"`
+	Uncertain             int64 `json:"uncertain"`
+	Mismatched            int64 `json:"target_mismatched"`
 }
 
 // Throughput is a workload phase's measured rate.
@@ -153,6 +174,7 @@ func (d *drill) buildReport(ctx context.Context, rto *RTO, fo *FailoverResult, f
 	var atRiskSum int64
 	haveAtRisk := fo != nil && len(fo.AtRisk) > 0
 	var oldestLost time.Time
+	var noOrigin int64
 	for _, st := range d.streams {
 		r.Topics = append(r.Topics, TopicSpec{Name: st.topic, Partitions: st.partitions})
 		chk := d.checks[st.topic]
@@ -183,7 +205,7 @@ func (d *drill) buildReport(ctx context.Context, rto *RTO, fo *FailoverResult, f
 				atRiskSum += v
 			}
 			for _, g := range d.groups {
-				rp, sk := g.tally(TP{st.topic, p}, func(fn func(int64)) {
+				rp, split, sk := g.tally(TP{st.topic, p}, func(fn func(int64)) {
 					if sc.FailsOver() {
 						// Every record on the target must be processed.
 						d.ck.mu.Lock()
@@ -205,6 +227,10 @@ func (d *drill) buildReport(ctx context.Context, rto *RTO, fo *FailoverResult, f
 					}
 				})
 				row.Replayed += rp
+				row.ReplayedUncommitted += split.uncommitted
+				row.ReplayedCheckpointLag += split.checkpointLag
+				row.ReplayedTranslation += split.translation
+				noOrigin += split.noOrigin
 				row.Skipped += sk
 			}
 			r.Partitions = append(r.Partitions, row)
@@ -213,6 +239,9 @@ func (d *drill) buildReport(ctx context.Context, rto *RTO, fo *FailoverResult, f
 			t.OnTarget += row.OnTarget
 			t.Lost += row.Lost
 			t.Replayed += row.Replayed
+			t.ReplayedUncommitted += row.ReplayedUncommitted
+			t.ReplayedCheckpointLag += row.ReplayedCheckpointLag
+			t.ReplayedTranslation += row.ReplayedTranslation
 			t.Skipped += row.Skipped
 		}
 		r.Totals.Duplicates += chk.Duplicates
@@ -221,6 +250,9 @@ func (d *drill) buildReport(ctx context.Context, rto *RTO, fo *FailoverResult, f
 	}
 	if haveAtRisk {
 		r.Totals.AtRisk = &atRiskSum
+	}
+	if noOrigin > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("%d replayed records on the target had no godwit provenance headers, so their source offset is unknown; they are counted as replayed_translation", noOrigin))
 	}
 	faultAt := d.start.Add(time.Duration(rto.FaultAt * float64(time.Second)))
 	if r.Totals.Lost > 0 && !oldestLost.IsZero() {
@@ -327,8 +359,9 @@ func statement(r *Report) string {
 		if r.Totals.AtRisk != nil {
 			risk = fmt.Sprintf("godwit reported %d at risk", *r.Totals.AtRisk)
 		}
-		fmt.Fprintf(&b, "%s failover lost %d acknowledged records (%s); RTO was %s, driven by %s (%s); %d records replayed, %d skipped",
-			kind, r.Totals.Lost, risk, dur(r.RTO.Total), r.RTO.Driver, dur(phaseSeconds(r, r.RTO.Driver)), r.Totals.Replayed, r.Totals.Skipped)
+		fmt.Fprintf(&b, "%s failover lost %d acknowledged records (%s); RTO was %s, driven by %s (%s); %d records replayed (%d processed after the group's last commit, %d committed after godwit's last checkpoint, %d from offset translation), %d skipped",
+			kind, r.Totals.Lost, risk, dur(r.RTO.Total), r.RTO.Driver, dur(phaseSeconds(r, r.RTO.Driver)),
+			r.Totals.Replayed, r.Totals.ReplayedUncommitted, r.Totals.ReplayedCheckpointLag, r.Totals.ReplayedTranslation, r.Totals.Skipped)
 	}
 	b.WriteString(".")
 	return b.String()
