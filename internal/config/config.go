@@ -43,6 +43,9 @@ type Config struct {
 	// Cutover is the hook `godwit failover` runs once the target is the
 	// new primary, so clients move (DNS, service discovery, config).
 	Cutover Cutover `yaml:"cutover" json:"cutover"`
+	// Drill is where `godwit drill` keeps its reports, which godwit audit
+	// judges and godwit replicate exports as metrics.
+	Drill Drill `yaml:"drill" json:"drill"`
 
 	// path is the file the config was read from, for error messages.
 	path string
@@ -125,6 +128,20 @@ type Flow struct {
 type Cutover struct {
 	Command string   `yaml:"command" json:"command"`
 	Timeout Duration `yaml:"timeout" json:"timeout"`
+}
+
+// Drill locates drill reports. Reports is a directory holding report.json
+// files directly or one subdirectory down (one per drill, as `godwit drill`
+// writes them); a relative path is relative to the config file's
+// directory. Empty Reports: not configured.
+type Drill struct {
+	Reports string `yaml:"reports" json:"reports"`
+	// MaxAge is how old a flow's newest passing drill may be before the
+	// audit warns.
+	MaxAge Duration `yaml:"max_age" json:"max_age"`
+	// RefreshInterval is how often godwit replicate re-reads the reports
+	// for its godwit_drill_* metrics.
+	RefreshInterval Duration `yaml:"refresh_interval" json:"refresh_interval"`
 }
 
 // HTTP is the metrics/health endpoint.

@@ -75,6 +75,21 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 	return []byte(strconv.Quote(time.Duration(d).String())), nil
 }
 
+// UnmarshalJSON reads what MarshalJSON writes (a duration string), so JSON
+// documents holding durations (drill reports) decode back.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %s: want a string such as \"10s\"", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
 func decode(path string, data []byte) (*Config, error) {
 	var c Config
 	if len(bytes.TrimSpace(data)) == 0 {

@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"path/filepath"
+	"time"
+)
 
 // Defaults, all in one place. MM2's equivalents are noted where ours differ
 // on purpose.
@@ -18,6 +21,9 @@ const (
 	DefaultDialTimeout        = 10 * time.Second
 	DefaultHTTPListen         = "127.0.0.1:9464"
 	DefaultCutoverTimeout     = 30 * time.Second
+	// A monthly game day, with some slack.
+	DefaultDrillMaxAge          = 30 * 24 * time.Hour
+	DefaultDrillRefreshInterval = time.Minute
 )
 
 // DefaultGroupsExclude mirrors MM2's groups.exclude, plus godwit's own
@@ -30,6 +36,17 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Cutover.Timeout == 0 {
 		c.Cutover.Timeout = Duration(DefaultCutoverTimeout)
+	}
+	if c.Drill.MaxAge == 0 {
+		c.Drill.MaxAge = Duration(DefaultDrillMaxAge)
+	}
+	if c.Drill.RefreshInterval == 0 {
+		c.Drill.RefreshInterval = Duration(DefaultDrillRefreshInterval)
+	}
+	// Relative to the config file, so every command finds the same
+	// directory wherever it is started.
+	if r := c.Drill.Reports; r != "" && !filepath.IsAbs(r) {
+		c.Drill.Reports = filepath.Join(filepath.Dir(c.path), r)
 	}
 	for _, cl := range c.Clusters {
 		if cl == nil {
