@@ -174,6 +174,68 @@ func (d *Disposable) Restart() {
 	d.t.Logf("disposable Kafka %s restarted on the same data (pid %d) in %v", d.Addr(), d.Pid(), d.Restarted.Round(time.Millisecond))
 }
 
+// CreateTopic creates topic on the disposable cluster and waits until every
+// partition has a leader. Unlike testkit.CreateTopic it registers no
+// deletion: the cluster goes with the test, and a deletion against a
+// killed cluster would only wait for its timeout.
+func (d *Disposable) CreateTopic(t testing.TB, topic string, partitions int32) {
+	t.Helper()
+	adm := Admin(t, d.Endpoint())
+	resp, err := adm.CreateTopic(Context(t), partitions, -1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("testkit: creating topic %s on disposable Kafka %s: %v", topic, d.Addr(), err)
+	}
+	Eventually(t, Timeout, func() (bool, string) {
+		md, err := adm.Metadata(Context(t), topic)
+		if err != nil {
+			return false, fmt.Sprintf("metadata of %s: %v", topic, err)
+		}
+		td := md.Topics[topic]
+		if td.Err != nil || len(td.Partitions) != int(partitions) {
+			return false, fmt.Sprintf("topic %s not ready: %+v", topic, td)
+		}
+		for _, p := range td.Partitions {
+			if p.Err != nil || p.Leader < 0 {
+				return false, fmt.Sprintf("topic %s partition %d has no leader (%v)", topic, p.Partition, p.Err)
+			}
+		}
+		return true, ""
+	})
+}
+
+// DeleteTopicsOnCleanup deletes, when t ends, every topic on e whose name
+// contains substr: what a flow with test-unique aliases (FlowConfigFile)
+// created on a shared cluster (target topics, progress, offset map,
+// checkpoints, journal).
+func DeleteTopicsOnCleanup(t testing.TB, e Endpoint, substr string) {
+	t.Helper()
+	if substr == "" {
+		t.Fatal("testkit: DeleteTopicsOnCleanup needs a non-empty substring")
+	}
+	adm := Admin(t, e)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+		defer cancel()
+		tds, err := adm.ListTopics(ctx)
+		if err != nil {
+			t.Logf("testkit: listing topics on %s to delete the test's: %v", e.Name, err)
+			return
+		}
+		var del []string
+		for _, td := range tds.Sorted() {
+			if strings.Contains(td.Topic, substr) {
+				del = append(del, td.Topic)
+			}
+		}
+		if len(del) > 0 {
+			_, _ = adm.DeleteTopics(ctx, del...)
+		}
+	})
+}
+
 func (d *Disposable) env() []string {
 	return []string{
 		"GODWIT_KAFKA_DIR=" + d.dir,
