@@ -482,6 +482,7 @@ flows:
   b->a: {topics: ["x"]}
 cutover: {command: "flip-production-dns"}
 http: {listen: "0.0.0.0:9464"}
+drill: {reports: drills}
 `)
 	cfg, f, out, err := PrepareConfig("in.yaml", in, "", "echo drill")
 	if err != nil {
@@ -495,6 +496,9 @@ http: {listen: "0.0.0.0:9464"}
 	}
 	if cfg.Cutover.Command != "echo drill" || strings.Contains(string(out), "flip-production-dns") || cfg.HTTP.Listen != "127.0.0.1:0" {
 		t.Errorf("cutover %q, http %q", cfg.Cutover.Command, cfg.HTTP.Listen)
+	}
+	if cfg.Drill.Reports != "" {
+		t.Errorf("drill.reports %q kept: the drill's replicator would export drill metrics", cfg.Drill.Reports)
 	}
 	if _, _, _, err := PrepareConfig("in.yaml", in, "c->d", ""); err == nil {
 		t.Error("unknown flow accepted")

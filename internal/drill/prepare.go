@@ -15,7 +15,8 @@ import (
 // touch production topics or groups; http.listen moves to a free port.
 // The config's cutover.command is replaced by cutoverCommand (empty: no
 // hook): a production hook would move production clients during a drill.
-// flowName "" picks the first enabled flow. It returns the parsed config,
+// The drill reports key is left out (the drill's replicator does not
+// export them). flowName "" picks the first enabled flow. It returns the parsed config,
 // the flow and the YAML (for a replicator process).
 func PrepareConfig(path string, data []byte, flowName, cutoverCommand string) (*config.Config, *config.Flow, []byte, error) {
 	orig, err := config.Parse(path, data)
@@ -57,6 +58,8 @@ func PrepareConfig(path string, data []byte, flowName, cutoverCommand string) (*
 	body["enabled"] = true
 	raw["flows"] = map[string]any{name: body}
 	raw["http"] = map[string]any{"listen": "127.0.0.1:0"}
+	// The drill's own replicator has no business exporting drill reports.
+	delete(raw, "drill")
 	delete(raw, "cutover")
 	if cutoverCommand != "" {
 		raw["cutover"] = map[string]any{"command": cutoverCommand}
