@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/godwit/godwit/internal/workload"
 )
@@ -174,7 +175,12 @@ func run() error {
 		return err
 	}
 	defer srcCl.Close()
-	dstCl, err := newClient(e.dst)
+	// The completion check polls the target's end offsets every 200 ms,
+	// starting before the contender has created the target topic. kgo
+	// caches partition leaders for sharded requests for MetadataMinAge
+	// (5 s by default), so "topic unknown" would stick for up to 5 s
+	// after the topic exists and inflate every time to replicate.
+	dstCl, err := newClient(e.dst, kgo.MetadataMinAge(100*time.Millisecond))
 	if err != nil {
 		return err
 	}
