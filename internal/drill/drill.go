@@ -81,6 +81,13 @@ type drill struct {
 	ck     *targetChecker
 	groups []*groupRun
 
+	// standby is the config of the standby region's clients (replicator,
+	// failover, probe): d.o.Config, or for network-partition a copy whose
+	// source connections can be cut (part).
+	standby *config.Config
+	probe   *cluster.Cluster
+	part    *netPartition
+
 	streams []*stream
 	phase   atomic.Value // string
 
@@ -183,6 +190,22 @@ func (d *drill) setup(ctx context.Context) error {
 	if d.dst, err = cluster.New(d.o.Config, f.Target); err != nil {
 		return err
 	}
+	d.standby = d.o.Config
+	if d.sc.Fault.Type == FaultNetworkPartition {
+		d.part = newNetPartition(d)
+		d.standby = d.part.cfg
+	}
+	if d.probe, err = cluster.New(d.standby, f.Source); err != nil {
+		return err
+	}
+	// Built now (started once the topics exist) so a replicator the fault
+	// cannot work with is refused before anything is created.
+	d.rep = d.o.Replicator(d.standby, d.o.ConfigPath, f, d.log.With("component", "replicator"))
+	if d.part != nil {
+		if err := d.part.checkReplicator(d.rep); err != nil {
+			return err
+		}
+	}
 	if d.scl, err = d.src.Client("drill-admin", nil, kgo.RetryTimeout(10*time.Second)); err != nil {
 		return err
 	}
@@ -231,7 +254,6 @@ func (d *drill) setup(ctx context.Context) error {
 	}
 	d.printf("created %d drill topic(s) on %s: %s", len(d.streams), f.Source, d.topicList())
 
-	d.rep = d.o.Replicator(d.o.Config, d.o.ConfigPath, f, d.log.With("component", "replicator"))
 	if err := d.rep.Start(ctx); err != nil {
 		return err
 	}
@@ -266,6 +288,9 @@ func (d *drill) topicList() string {
 func (d *drill) close() {
 	if d.rep != nil {
 		_ = d.rep.Stop()
+	}
+	if d.part != nil {
+		d.part.close()
 	}
 	if d.o.Cleanup && d.scl != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -390,11 +415,11 @@ func (d *drill) sample() LagSample {
 	return s
 }
 
-// probeLoop checks the source every 250ms.
+// probeLoop checks the source every 250ms, from the standby side.
 func (d *drill) probeLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		t0 := time.Now()
-		_, err := d.src.Ping(ctx, 750*time.Millisecond)
+		_, err := d.probe.Ping(ctx, 750*time.Millisecond)
 		if ctx.Err() != nil {
 			return
 		}
@@ -513,7 +538,7 @@ func (d *drill) run(ctx context.Context) (*Report, error) {
 		}
 		stopSrcConsumers()
 		consWG.Wait()
-	case FaultSourceDown, FaultNone:
+	case FaultSourceDown, FaultNone, FaultNetworkPartition:
 		fo, foErr = d.failover(ctx, rto, stopProducers, prodDone, stopSrcConsumers, &consWG)
 		if foErr != nil && fo == nil {
 			return nil, foErr
@@ -522,7 +547,11 @@ func (d *drill) run(ctx context.Context) (*Report, error) {
 	d.setPhase("end")
 	stopBG()
 	bgWG.Wait()
-	return d.buildReport(ctx, rto, fo, foErr)
+	r, err := d.buildReport(ctx, rto, fo, foErr)
+	if err == nil && d.part != nil {
+		d.part.finish(ctx, r, fo)
+	}
+	return r, err
 }
 
 func sleepCtx(ctx context.Context, dur time.Duration) bool {
@@ -675,6 +704,10 @@ func (d *drill) failover(ctx context.Context, rto *RTO, stopProducers func(), pr
 		sleepCtx(ctx, sc.Failover.DecisionDelay.D())
 		rto.add("declare", d.since(tD), d.since(time.Now()))
 		d.printf("declared: failing over (decision delay %v)", sc.Failover.DecisionDelay.D())
+	} else if d.part != nil {
+		if err := d.part.fault(ctx, rto, tF); err != nil {
+			return nil, err
+		}
 	} else {
 		d.printf("planned failover: stopping producers and consumers on %s", d.o.Flow.Source)
 		stopProducers()
@@ -696,8 +729,9 @@ func (d *drill) failover(ctx context.Context, rto *RTO, stopProducers func(), pr
 		groups = append(groups, g.name)
 	}
 	fo, foErr := d.o.Failover(ctx, FailoverRequest{
-		Config: d.o.Config, Flow: d.o.Flow, Topics: topics, Groups: groups,
-		Timeout: sc.Failover.Timeout.D(), Logger: d.log.With("component", "failover"),
+		Config: d.standby, Flow: d.o.Flow, Topics: topics, Groups: groups,
+		Timeout: sc.Failover.Timeout.D(), SourceTimeout: sc.Failover.SourceTimeout.D(),
+		Logger: d.log.With("component", "failover"),
 	})
 	tE := time.Now()
 	if foErr != nil {
@@ -716,6 +750,9 @@ func (d *drill) failover(ctx context.Context, rto *RTO, stopProducers func(), pr
 	rto.add("failover command", d.since(tC), d.since(tE.Add(-hook)))
 	rto.add("cutover hook", d.since(tE.Add(-hook)), d.since(tE))
 	d.printf("failover done in %.1fs", tE.Sub(tC).Seconds())
+	if d.part != nil {
+		d.part.clientsMoved(stopProducers, prodDone, stopSrcConsumers, consWG)
+	}
 	// The replicator is fenced for the failed-over topics; the drill
 	// stops it so nothing else writes the target.
 	if err := d.rep.Stop(); err != nil {

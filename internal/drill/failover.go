@@ -19,6 +19,10 @@ type FailoverRequest struct {
 	Groups  []string
 	Timeout time.Duration
 	Logger  *slog.Logger
+
+	// SourceTimeout bounds the source reachability check (0: failover's
+	// default).
+	SourceTimeout time.Duration
 }
 
 // FailoverStep is one timed step of a failover.
@@ -74,6 +78,8 @@ func GodwitFailover(ctx context.Context, req FailoverRequest) (*FailoverResult, 
 		Groups:  anyOf(req.Groups),
 		Timeout: req.Timeout,
 		Logger:  req.Logger,
+
+		SourceTimeout: req.SourceTimeout,
 	})
 	if rep == nil {
 		return nil, err

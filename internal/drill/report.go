@@ -146,6 +146,8 @@ type Report struct {
 	Statement   string         `json:"statement"`
 	Notes       []string       `json:"notes"`
 	FailoverRaw any            `json:"failover_report,omitempty"`
+	// NetworkPartition is the network-partition fault's evidence.
+	NetworkPartition *NetworkPartitionReport `json:"network_partition,omitempty"`
 }
 
 func (d *drill) buildReport(ctx context.Context, rto *RTO, fo *FailoverResult, foErr error) (*Report, error) {

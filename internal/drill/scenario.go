@@ -1,6 +1,6 @@
 // Package drill runs a disaster-recovery drill: a sequence-numbered workload
 // on drill topics (steady and peak phases), a fault (source down, replicator
-// crash, or none for a planned failover), a failover with the consumer group
+// crash, network partition, or none for a planned failover), a failover with the consumer group
 // moved to the target, and a report built only from what an independent
 // checker counted by reading sequence numbers on both sides.
 package drill
@@ -72,8 +72,14 @@ type GroupSpec struct {
 type FaultSpec struct {
 	Type string `yaml:"type" json:"type"`
 	// Command takes the source down on real clusters (sh -c); embedded
-	// clusters are stopped directly.
+	// clusters are stopped directly. For network-partition it cuts the
+	// replicator's network path to the source (required when the
+	// replicator runs as a process: the drill cannot route a process
+	// through its own cuttable proxy).
 	Command string `yaml:"command" json:"command,omitempty"`
+	// HealCommand restores what a network-partition Command cut, at the
+	// end of the drill (the source was never down).
+	HealCommand string `yaml:"heal_command" json:"heal_command,omitempty"`
 	// RestartAfter is how long a crashed replicator stays down.
 	RestartAfter config.Duration `yaml:"restart_after" json:"restart_after"`
 }
@@ -87,6 +93,11 @@ type FailoverSpec struct {
 	DecisionDelay config.Duration `yaml:"decision_delay" json:"decision_delay"`
 	// Timeout bounds the failover and the consumers catching up.
 	Timeout config.Duration `yaml:"timeout" json:"timeout"`
+	// SourceTimeout is how long the failover waits for the source to
+	// answer before failing over unplanned (godwit failover
+	// --source-timeout). In a network partition that drops packets the
+	// failover spends all of it.
+	SourceTimeout config.Duration `yaml:"source_timeout" json:"source_timeout"`
 	// CutoverCommand is the cutover hook the drill's failover runs (and
 	// times). The config's cutover.command is never run by a drill: it
 	// would move production clients. Empty: no hook.
@@ -119,6 +130,7 @@ var Defaults = Scenario{
 		DetectAfter:   config.Duration(time.Second),
 		DecisionDelay: config.Duration(2 * time.Second),
 		Timeout:       config.Duration(60 * time.Second),
+		SourceTimeout: config.Duration(10 * time.Second),
 	},
 	Phases:     PhasesSpec{Steady: config.Duration(8 * time.Second), After: config.Duration(4 * time.Second)},
 	Objectives: ObjectivesSpec{RPO: config.Duration(5 * time.Second), RTO: config.Duration(60 * time.Second)},
@@ -212,6 +224,9 @@ func (s *Scenario) fill() {
 	if f.Timeout == 0 {
 		f.Timeout = d.Failover.Timeout
 	}
+	if f.SourceTimeout == 0 {
+		f.SourceTimeout = d.Failover.SourceTimeout
+	}
 	if s.Phases.Steady == 0 {
 		s.Phases.Steady = d.Phases.Steady
 	}
@@ -254,10 +269,15 @@ func (s *Scenario) Validate() error {
 	}
 	switch s.Fault.Type {
 	case FaultSourceDown, FaultReplicatorCrash, FaultNone:
+		if s.Fault.HealCommand != "" {
+			return fmt.Errorf("fault.heal_command is for network-partition only (fault.type is %s)", s.Fault.Type)
+		}
 	case FaultNetworkPartition:
-		return fmt.Errorf("fault.type %s is not implemented yet; use source-down, replicator-crash or none", s.Fault.Type)
+		if (s.Fault.Command == "") != (s.Fault.HealCommand == "") {
+			return fmt.Errorf("fault network-partition: set fault.command (cuts the replicator's network path to the source) and fault.heal_command (restores it at the end) together, or neither (the in-process replicator, e.g. godwit drill --replicator in-process, is cut by the drill's own proxy)")
+		}
 	default:
-		return fmt.Errorf("fault.type %q: use source-down, replicator-crash or none", s.Fault.Type)
+		return fmt.Errorf("fault.type %q: use source-down, replicator-crash, network-partition or none", s.Fault.Type)
 	}
 	return nil
 }
