@@ -141,6 +141,9 @@ func checkPartitionEvidence(t *testing.T, res *Result, pc *processCounter, o Opt
 	var rep struct {
 		NetworkPartition *NetworkPartitionReport `json:"network_partition"`
 		Statement        string                  `json:"statement"`
+		LossWindow       float64                 `json:"loss_window_seconds"`
+		RPO              float64                 `json:"rpo_seconds"`
+		Objectives       []Objective             `json:"objectives"`
 	}
 	if err := json.Unmarshal(js, &rep); err != nil {
 		t.Fatal(err)
@@ -217,6 +220,31 @@ func checkPartitionEvidence(t *testing.T, res *Result, pc *processCounter, o Opt
 	}
 	if np.LastObservedAt == nil {
 		t.Error("report has no last observation")
+	}
+	// The loss runs from the oldest lost record until the primary's
+	// writes stopped. The target holds a prefix of each partition (lost
+	// counts checked above), so a partition's oldest lost record is its
+	// lost-th acknowledged record from the end.
+	var oldestLost time.Time
+	for _, r := range back.Partitions {
+		recs := led.Records(r.Partition)
+		if r.Lost > 0 {
+			if ts := recs[len(recs)-int(r.Lost)].Timestamp; oldestLost.IsZero() || ts.Before(oldestLost) {
+				oldestLost = ts
+			}
+		}
+	}
+	if !oldestLost.IsZero() {
+		stopped := started.StartedAt.Add(time.Duration(np.WritesStoppedAt * float64(time.Second)))
+		want := stopped.Sub(oldestLost).Seconds()
+		if d := rep.LossWindow - want; d > 0.01 || d < -0.01 || rep.RPO < rep.LossWindow {
+			t.Errorf("loss window %.3fs, RPO %.3fs; own count: oldest lost record %.3fs before the writes stopped", rep.LossWindow, rep.RPO, want)
+		}
+		for _, ob := range rep.Objectives {
+			if ob.Name == "rpo" && (ob.Achieved != rep.RPO || ob.Pass != (rep.RPO <= ob.Target)) {
+				t.Errorf("rpo objective %+v does not match RPO %.3fs", ob, rep.RPO)
+			}
+		}
 	}
 	if !(np.CutAt < np.WritesStoppedAt && np.WritesStoppedAt < np.HealedAt) {
 		t.Errorf("cut %.1fs, writes stopped %.1fs, healed %.1fs: out of order", np.CutAt, np.WritesStoppedAt, np.HealedAt)
