@@ -26,8 +26,8 @@ func newDrillCmd(g *globals) *cobra.Command {
 		Short: "Run a disaster-recovery drill (workload, fault, failover) and write an evidence report",
 		Long: `Runs a DR drill on drill topics (` + drill.TopicPrefix + `*, never production topics):
 a sequence-numbered workload (steady, peak, steady), consumer groups processing
-read_committed, a fault (source-down, replicator-crash, or none for a planned
-failover), godwit failover with the groups moved to the target, and a report
+read_committed, a fault (source-down, replicator-crash, network-partition, or
+none for a planned failover), godwit failover with the groups moved to the target, and a report
 (report.html, report.md, report.json in --out) whose figures are counted by the
 drill's own checker from sequence numbers: replication lag over time, records
 lost vs godwit's at-risk figure, replayed and skipped records, RTO phase by
@@ -41,7 +41,11 @@ topics. Exits 1 when an objective (rpo_objective, rto_objective) is missed.`,
   #   workload: {rate: 2000, record_size: 1024, peak: {rate: 10000, duration: 30s}}
   #   fault: {type: replicator-crash, restart_after: 5s}
   #   objectives: {rpo_objective: 2s, rto_objective: 60s}
-  godwit drill -c godwit.yaml --scenario crash.yaml -o json`,
+  godwit drill -c godwit.yaml --scenario crash.yaml -o json
+
+  # network partition between the regions, cut by the drill's own proxy
+  #   fault: {type: network-partition}
+  godwit drill -c godwit.yaml --scenario partition.yaml --replicator in-process`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := g.loadConfig(); err != nil {
