@@ -1,18 +1,23 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/failback"
 	"github.com/godwit/godwit/internal/failover"
+	"github.com/godwit/godwit/internal/journal"
 )
 
 func init() { commands = append(commands, newFailoverCmd) }
@@ -20,6 +25,11 @@ func init() { commands = append(commands, newFailoverCmd) }
 // envCrashAfter makes `godwit failover` exit with status 137 right after
 // the named step is journaled, as if killed there (tests of resumption).
 const envCrashAfter = "GODWIT_FAILOVER_CRASH_AFTER"
+
+// envPauseAfter makes `godwit failover` stop right after the named step
+// is journaled until a line (or EOF) arrives on stdin, so a test can run
+// a second failover of the flow meanwhile (tests of the journal lock).
+const envPauseAfter = "GODWIT_FAILOVER_PAUSE_AFTER"
 
 func newFailoverCmd(g *globals) *cobra.Command {
 	var (
@@ -65,11 +75,17 @@ stopped. See docs/failover.md.`,
 			if o.Groups, err = fullMatch("--groups", groups); err != nil {
 				return err
 			}
-			if step := os.Getenv(envCrashAfter); step != "" {
+			crash, pause := os.Getenv(envCrashAfter), os.Getenv(envPauseAfter)
+			if crash != "" || pause != "" {
+				stdin := bufio.NewReader(cmd.InOrStdin())
 				o.AfterStep = func(name string) {
-					if name == step {
-						fmt.Fprintf(g.stderr, "godwit: %s=%s: exiting after step %s\n", envCrashAfter, step, name)
+					switch name {
+					case crash:
+						fmt.Fprintf(g.stderr, "godwit: %s=%s: exiting after step %s\n", envCrashAfter, crash, name)
 						os.Exit(137)
+					case pause:
+						fmt.Fprintf(g.stderr, "godwit: %s=%s: paused after step %s until a line on stdin\n", envPauseAfter, pause, name)
+						_, _ = stdin.ReadString('\n')
 					}
 				}
 			}
@@ -97,10 +113,17 @@ stopped. See docs/failover.md.`,
 func newFailoverStatusCmd(g *globals) *cobra.Command {
 	var flow string
 	cmd := &cobra.Command{
-		Use:     "status",
-		Short:   "Show a flow's failed-over topics and the journal of its last failover (read from the target)",
-		Example: `  godwit failover status -c godwit.yaml --flow primary->secondary -o json`,
-		Args:    cobra.NoArgs,
+		Use:   "status",
+		Short: "Show a flow's state, its failed-over topics and the journal of its failovers and failbacks (read from the target)",
+		Long: `Reads the flow's journal on its target cluster and shows the flow's state
+(active, failing-over, failed-over, failing-back, restored), the failed-over
+topics, and every failover and failback operation in order: its runs and
+every step's start and end, and for a failback the tail recovered or
+quarantined. -o json has the same, as the last failover's and the last
+failback's reports plus every journal event.`,
+		Example: `  godwit failover status -c godwit.yaml --flow primary->secondary
+  godwit failover status -c godwit.yaml --flow primary->secondary -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, f, err := failoverFlow(g, flow)
 			if err != nil {
@@ -112,49 +135,183 @@ func newFailoverStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			fb, fbRep, err := failback.State(ctx, cfg, f)
+			if err != nil {
+				return err
+			}
+			state := journal.FlowStatus(st, fb)
 			if g.json() {
 				out := struct {
-					Flow             string      `json:"flow"`
-					FailedOverTopics any         `json:"failed_over_topics"`
-					LastFailover     any         `json:"last_failover"`
-					Journal          interface{} `json:"journal"`
-				}{f.Name, st.Topics, rep, evs}
+					Flow             string `json:"flow"`
+					State            string `json:"state"`
+					FailedOverTopics any    `json:"failed_over_topics"`
+					LastFailover     any    `json:"last_failover"`
+					LastFailback     any    `json:"last_failback"`
+					Journal          any    `json:"journal"`
+				}{f.Name, state, st.Topics, rep, fbRep, evs}
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(out)
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "flow %s\n", f.Name)
-			if len(st.Topics) == 0 {
-				fmt.Fprintln(tw, "  no topic failed over")
-			} else {
-				fmt.Fprintln(tw, "  FAILED-OVER TOPIC\tTARGET TOPIC\tAT\tMODE\tOPERATION")
-				for _, t := range st.FailedOverTopics() {
-					ts := st.Topics[t]
-					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", t, ts.TargetTopic, ts.At.Format(time.RFC3339), ts.Mode, ts.Op)
-				}
-			}
-			if rep == nil {
-				fmt.Fprintln(tw, "  no failover journaled")
-				return tw.Flush()
-			}
-			state := "in progress (interrupted? run godwit failover again to continue)"
-			if rep.FinishedAt != nil {
-				state = "finished " + rep.FinishedAt.Format(time.RFC3339)
-			}
-			fmt.Fprintf(tw, "last failover %s (%s), started %s, %s\n", rep.Operation, rep.Mode, rep.StartedAt.Format(time.RFC3339), state)
-			fmt.Fprintln(tw, "  TIME\tRUN\tSTEP\tPHASE\tOK\tDURATION\tERROR")
-			for _, e := range evs {
-				if e.Op != rep.Operation {
-					continue
-				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%v\t%s\t%s\n", e.At.Format("15:04:05.000"), e.Run, e.Step, e.Phase, e.OK, time.Duration(e.DurationMs)*time.Millisecond, e.Error)
-			}
-			return tw.Flush()
+			return printFlowStatus(g.stdout, f, state, st, rep, fbRep, evs)
 		},
 	}
 	cmd.Flags().StringVar(&flow, "flow", "", "flow (A->B); required")
 	return cmd
+}
+
+// printFlowStatus tells the flow's story: its state, the failed-over
+// topics, then every operation of the journal in the order it started,
+// each with its runs' step events; the last failover and failback add
+// what their reports know (mode, tail counts, reverse flow, waiting).
+func printFlowStatus(w io.Writer, f *config.Flow, state string, st *journal.FlowState, rep *failover.Report, fbRep *failback.Report, evs []journal.Event) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "flow %s: %s\n", f.Name, state)
+	switch state {
+	case journal.StatusFailingOver:
+		fmt.Fprintf(tw, "  the last failover is unfinished: if no godwit failover of %s is running, run it again to continue\n", f.Name)
+	case journal.StatusFailingBack:
+		if fbRep != nil && fbRep.Waiting != "" {
+			fmt.Fprintf(tw, "  waiting: %s\n", fbRep.Waiting)
+		} else {
+			fmt.Fprintf(tw, "  the last failback is unfinished: if no godwit failback of %s is running, run it again to continue\n", f.Name)
+		}
+	}
+	if len(st.Topics) == 0 {
+		fmt.Fprintln(tw, "  no topic failed over")
+	} else {
+		fmt.Fprintln(tw, "  FAILED-OVER TOPIC\tTARGET TOPIC\tAT\tMODE\tOPERATION")
+		for _, t := range st.FailedOverTopics() {
+			ts := st.Topics[t]
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", t, ts.TargetTopic, ts.At.Format(time.RFC3339), ts.Mode, ts.Op)
+		}
+	}
+	// Operations in the order their first event was written.
+	var ops []string
+	byOp := map[string][]journal.Event{}
+	for _, e := range evs {
+		if _, ok := byOp[e.Op]; !ok {
+			ops = append(ops, e.Op)
+		}
+		byOp[e.Op] = append(byOp[e.Op], e)
+	}
+	if rep != nil && byOp[rep.Operation] == nil {
+		ops = append(ops, rep.Operation)
+	}
+	if fbRep != nil && byOp[fbRep.Operation] == nil {
+		ops = append(ops, fbRep.Operation)
+	}
+	if len(ops) == 0 {
+		fmt.Fprintln(tw, "no failover journaled")
+		return tw.Flush()
+	}
+	for _, op := range ops {
+		opEvs := byOp[op]
+		runs := map[string]bool{}
+		finished := ""
+		for _, e := range opEvs {
+			runs[e.Run] = true
+			if e.Phase == journal.PhaseFinish {
+				finished = "finished " + e.At.Format(time.RFC3339)
+			}
+		}
+		if finished == "" {
+			finished = "unfinished"
+		}
+		started := ""
+		if len(opEvs) > 0 {
+			started = "started " + opEvs[0].At.Format(time.RFC3339) + ", "
+		}
+		if strings.HasPrefix(op, journal.FailbackOpPrefix) {
+			policy, tail := failbackTail(op, fbRep, opEvs)
+			fmt.Fprintf(tw, "failback %s (tail %s): %s%s, %d run(s)\n", op, policy, started, finished, len(runs))
+			if tail != nil {
+				what := "recovered into " + f.Target + "'s topics"
+				if policy == failback.TailQuarantine {
+					what = "quarantined into <topic>" + failback.QuarantineSuffix + " on " + f.Target
+				}
+				fmt.Fprintf(tw, "  tail: %d records %s (%d offsets planned), %d filtered (came from %s)\n", tail.Copied, what, tail.Planned, tail.Filtered, f.Target)
+			}
+			if fbRep != nil && op == fbRep.Operation {
+				if fbRep.Reverse != nil {
+					fmt.Fprintf(tw, "  reverse %s: lag %d records, %d copied, %d not copied back (came from %s)\n", fbRep.ReverseFlow, fbRep.Reverse.Lag, fbRep.Reverse.Copied, fbRep.Reverse.LoopFiltered, f.Source)
+				}
+				for _, gr := range fbRep.Groups {
+					fmt.Fprintf(tw, "  group %s: %s\n", gr.Group, groupOutcome(gr.Committed, gr.Skipped, "committed on "+f.Source))
+				}
+				if len(fbRep.Restored) > 0 {
+					fmt.Fprintf(tw, "  restored %s for: %s\n", f.Name, strings.Join(fbRep.Restored, ", "))
+				}
+			}
+		} else {
+			mode := ""
+			if rep != nil && op == rep.Operation {
+				mode = " (" + rep.Mode + ")"
+			}
+			fmt.Fprintf(tw, "failover %s%s: %s%s, %d run(s)\n", op, mode, started, finished, len(runs))
+			if rep != nil && op == rep.Operation {
+				fmt.Fprintf(tw, "  topics: %s; data at risk: %d records\n", strings.Join(rep.Topics, ", "), rep.RPO.Records)
+				for _, gr := range rep.Groups {
+					fmt.Fprintf(tw, "  group %s: %s\n", gr.Group, groupOutcome(gr.Committed, gr.Skipped, "committed on "+f.Target))
+				}
+				if rep.Cutover != nil {
+					fmt.Fprintf(tw, "  cutover hook: exit %d in %d ms\n", rep.Cutover.ExitCode, rep.Cutover.DurationMs)
+				}
+			}
+		}
+		if len(opEvs) > 0 {
+			fmt.Fprintln(tw, "  TIME\tRUN\tSTEP\tPHASE\tOK\tDURATION\tERROR")
+		}
+		for _, e := range opEvs {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%v\t%s\t%s\n", e.At.Format("15:04:05.000"), e.Run, e.Step, e.Phase, e.OK, time.Duration(e.DurationMs)*time.Millisecond, e.Error)
+		}
+	}
+	return tw.Flush()
+}
+
+// failbackTail returns a failback operation's tail policy and counts:
+// from the last failback's report, else from its copy_tail (or plan_tail)
+// end event.
+func failbackTail(op string, fbRep *failback.Report, evs []journal.Event) (string, *failback.TailCount) {
+	if fbRep != nil && op == fbRep.Operation {
+		if len(fbRep.TailParts) == 0 && fbRep.TailRecords == (failback.TailCount{}) {
+			return fbRep.Tail, nil
+		}
+		return fbRep.Tail, &fbRep.TailRecords
+	}
+	policy := failback.TailRecover
+	var out *failback.TailCount
+	for _, step := range []string{failback.StepPlanTail, failback.StepCopyTail} {
+		for _, e := range evs {
+			if e.Step != step || e.Phase != journal.PhaseEnd || e.Detail == nil {
+				continue
+			}
+			var d struct {
+				Partitions []journal.TailProgress `json:"partitions"`
+				Count      failback.TailCount     `json:"count"`
+			}
+			if json.Unmarshal(e.Detail, &d) != nil {
+				continue
+			}
+			out = &d.Count
+			for _, p := range d.Partitions {
+				if strings.HasSuffix(p.To, failback.QuarantineSuffix) {
+					policy = failback.TailQuarantine
+				}
+			}
+		}
+	}
+	return policy, out
+}
+
+func groupOutcome(committed bool, skipped, done string) string {
+	if committed {
+		return done
+	}
+	if skipped != "" {
+		return "not committed: " + skipped
+	}
+	return "not committed"
 }
 
 func failoverFlow(g *globals, flow string) (*config.Config, *config.Flow, error) {

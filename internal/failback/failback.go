@@ -159,7 +159,7 @@ type runner struct {
 	src, dst *cluster.Cluster
 	scl      *kgo.Client // A
 	dcl      *kgo.Client // B, manual partitioner
-	txn      *kgo.Client // B, the failback transactional id
+	lcl      *kgo.Client // B, the journal writer's client (the flow's journal lock)
 	jw       *journal.Writer
 	fb       *journal.FailbackState
 	op       *journal.Op
@@ -197,8 +197,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	f := o.Flow
 	if f.Naming != config.NamingIdentical {
-		return nil, fmt.Errorf("flow %s uses naming %q: failback supports identical naming only (the reverse flow must write B's %s back into A's %s, and godwit's prefixed policy maps names one way only); "+
-			"remedy: replicate B->A with a prefixed flow of its own and move consumers by hand, or run A->B with naming: identical", f.Name, f.Naming, naming.For(f).TargetTopic("<topic>"), "<topic>")
+		return nil, prefixedRefusal(f)
 	}
 	r := &runner{o: o, now: o.Now, log: o.Logger.With("component", "failback", "flow", f.Name), stopRev: func() {}}
 	defer r.close()
@@ -214,8 +213,26 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, err
 }
 
+// prefixedRefusal says why a prefixed flow cannot fail back and what to do
+// instead. On B the failed-over topics are <A><sep><topic>; no godwit flow
+// writes them back into A's <topic>: a prefixed B->A flow skips them
+// (their prefix chain names A: the cycle rule) and an identical one would
+// create <A><sep><topic> on A.
+func prefixedRefusal(f *config.Flow) error {
+	onB := naming.For(f).TargetTopic("<topic>")
+	return fmt.Errorf("flow %s uses naming %q: godwit failback supports identical naming only, and changed nothing. "+
+		"On %s the failed-over topics are named %s, and no godwit flow can copy them back into %s's <topic>: a prefixed %s->%s flow skips them (their prefix names %s: the cycle rule) and an identical one would write %s on %s; "+
+		"remedy: stay on %s (producers and consumers keep using %s; godwit failover status -c FILE --flow %s lists the topics), "+
+		"or move back by hand: stop producers on %s, copy %s on %s into <topic> on %s leaving out the records whose header godwit-origin-cluster is %s (they are on %s already), and move consumers by hand; "+
+		"to fail back with godwit after the next failover, replicate %s with naming: identical",
+		f.Name, f.Naming, f.Target, onB, f.Source, f.Target, f.Source, f.Source, onB, f.Source,
+		f.Target, onB, f.Name,
+		f.Target, onB, f.Target, f.Source, f.Source, f.Source,
+		f.Name)
+}
+
 func (r *runner) close() {
-	for _, c := range []*kgo.Client{r.scl, r.dcl, r.txn} {
+	for _, c := range []*kgo.Client{r.scl, r.dcl, r.lcl} {
 		if c != nil {
 			c.Close()
 		}
@@ -238,8 +255,40 @@ func (r *runner) setup() error {
 		kgo.RetryTimeout(30*time.Second), kgo.RecordDeliveryTimeout(30*time.Second)); err != nil {
 		return err
 	}
-	r.jw = journal.NewWriter(r.dcl, f)
 	return nil
+}
+
+// checkFailover refuses to start a failback while the flow's last
+// failover is unfinished (groups not moved, hook not run: finish it
+// first). Checked before taking the lock, so a refused run fences nobody,
+// and again after it. An unfinished failback is continued regardless.
+func (r *runner) checkFailover(ctx context.Context) error {
+	f := r.o.Flow
+	fb, err := journal.ReadFailbackState(ctx, r.dcl, f)
+	if err != nil {
+		return cluster.Explain(r.dst, err)
+	}
+	if fb.Op != nil && fb.Op.FinishedAt == nil {
+		return nil
+	}
+	st, err := journal.ReadFlowState(ctx, r.dcl, f)
+	if err != nil {
+		return cluster.Explain(r.dst, err)
+	}
+	if op := st.Op; op != nil && op.FinishedAt == nil {
+		return fmt.Errorf("flow %s: failover %s is unfinished (started %s): finish it first with godwit failover -c FILE --flow %s, then fail back; godwit failover status -c FILE --flow %s shows where it stopped",
+			f.Name, op.ID, op.StartedAt.Format(time.RFC3339), f.Name, f.Name)
+	}
+	return nil
+}
+
+// explain names the target cluster in a write error; a fenced run's error
+// already says what happened and what to do.
+func (r *runner) explain(err error) error {
+	if err == nil || journal.IsFenced(err) {
+		return err
+	}
+	return cluster.Explain(r.dst, err)
 }
 
 func (r *runner) do(ctx context.Context) error {
@@ -257,25 +306,34 @@ func (r *runner) do(ctx context.Context) error {
 		if err := journal.EnsureTopic(ctx, r.dcl, f); err != nil {
 			return cluster.Explain(r.dst, err)
 		}
-		// The failback transactional id: fences any other (crashed or
-		// concurrent) failback of this flow and aborts its open copy.
+	}
+	if err := r.checkFailover(ctx); err != nil {
+		return err
+	}
+	if !r.o.DryRun {
+		// The flow's journal lock: fences any other (crashed or running)
+		// failback or failover of this flow and aborts its open copy.
 		var err error
-		if r.txn, err = r.dst.Client(f.Name+"-failback-txn", r.log, kgo.RecordPartitioner(kgo.ManualPartitioner()),
-			kgo.TransactionalID(journal.FailbackTransactionalID(f)), kgo.TransactionTimeout(60*time.Second),
-			kgo.RetryTimeout(30*time.Second)); err != nil {
+		if r.lcl, err = r.dst.Client(f.Name+"-failback-journal", r.log, append(journal.WriterOpts(f),
+			kgo.RetryTimeout(30*time.Second), kgo.RecordDeliveryTimeout(30*time.Second))...); err != nil {
 			return err
 		}
-		if _, _, err := r.txn.ProducerID(ctx); err != nil {
-			return cluster.Explain(r.dst, fmt.Errorf("init transactional id %s: %w", journal.FailbackTransactionalID(f), err))
+		if r.jw, err = journal.Acquire(ctx, r.lcl, f); err != nil {
+			return cluster.Explain(r.dst, err)
+		}
+		if err := r.checkFailover(ctx); err != nil {
+			return err
 		}
 	}
+	// Read after the lock: no other run can commit after this read
+	// without fencing this run first.
 	fb, err := journal.ReadFailbackState(ctx, r.dcl, f)
 	if err != nil {
 		return cluster.Explain(r.dst, err)
 	}
 	r.fb = fb
 	host, _ := os.Hostname()
-	r.run = journal.Run{ID: "failback-" + r.now().UTC().Format("20060102T150405.000Z") + "-" + strconv.Itoa(os.Getpid()), StartedAt: r.now().UTC(), Host: host, PID: os.Getpid()}
+	r.run = journal.Run{ID: journal.FailbackOpPrefix + r.now().UTC().Format("20060102T150405.000Z") + "-" + strconv.Itoa(os.Getpid()), StartedAt: r.now().UTC(), Host: host, PID: os.Getpid()}
 	if fb.Op != nil && fb.Op.FinishedAt == nil {
 		r.op = fb.Op
 		if r.o.DryRun {
@@ -327,8 +385,7 @@ func (r *runner) do(ctx context.Context) error {
 		{StepRestore, false, r.restore},
 	} {
 		if s.name == StepGroups && !r.o.Switch {
-			r.waiting = "the reverse flow caught up; producers and consumers are still on " + f.Target +
-				": stop them there and run godwit failback again with --switch (or --groups RE) to move the groups and restore " + f.Name
+			r.waiting = waitingForSwitch(f)
 			return nil
 		}
 		if err := r.step(ctx, s.name, s.again, s.fn); err != nil {
@@ -341,6 +398,39 @@ func (r *runner) do(ctx context.Context) error {
 	fin := r.now().UTC()
 	r.op.FinishedAt = &fin
 	return r.save(ctx, nil, journal.Event{Step: "finish", Phase: journal.PhaseFinish, At: fin, OK: true})
+}
+
+func waitingForSwitch(f *config.Flow) string {
+	return "the reverse flow caught up; producers and consumers are still on " + f.Target +
+		": stop them there and run godwit failback again with --switch (or --groups RE) to move the groups and restore " + f.Name
+}
+
+// State returns the flow's failback state and the report of its current
+// or last failback operation (nil if none), read from the target alone.
+func State(ctx context.Context, cfg *config.Config, f *config.Flow) (*journal.FailbackState, *Report, error) {
+	dst, err := cluster.New(cfg, f.Target)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := dst.Client(f.Name+"-failback-status", nil, kgo.RetryTimeout(15*time.Second))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cl.Close()
+	fb, err := journal.ReadFailbackState(ctx, cl, f)
+	if err != nil {
+		return nil, nil, cluster.Explain(dst, err)
+	}
+	if fb.Op == nil {
+		return fb, nil, nil
+	}
+	r := &runner{o: Options{Config: cfg, Flow: f, Tail: TailRecover}, fb: fb, op: fb.Op}
+	_, reversed := fb.Op.Done[StepReverse]
+	_, moved := fb.Op.Done[StepGroups]
+	if fb.Op.FinishedAt == nil && reversed && !moved {
+		r.waiting = waitingForSwitch(f)
+	}
+	return fb, r.report(), nil
 }
 
 func (r *runner) params() params {
@@ -366,6 +456,9 @@ func (r *runner) step(ctx context.Context, name string, again bool, fn func(cont
 	detail, err := fn(ctx)
 	ev := r.op.EndStep(name, r.run.ID, start, r.now().UTC(), detail, err)
 	if werr := r.save(ctx, nil, ev); werr != nil {
+		if journal.IsFenced(err) { // werr says it again
+			return err
+		}
 		return errors.Join(err, werr)
 	}
 	if err == nil && r.o.AfterStep != nil {
@@ -380,14 +473,11 @@ func (r *runner) event(ctx context.Context, ev journal.Event) error {
 	}
 	ev.Op, ev.Run, ev.Seq = r.op.ID, r.run.ID, r.seq
 	r.seq++
-	if err := r.jw.WriteEvents(ctx, ev); err != nil {
-		return cluster.Explain(r.dst, err)
-	}
-	return nil
+	return r.explain(r.jw.WriteEvents(ctx, ev))
 }
 
-// save commits the failback state, with extra records (tail data), in
-// one transaction of the failback transactional id; then the event.
+// save commits the failback state, with extra records (tail data), and
+// the events in one transaction of the journal writer.
 func (r *runner) save(ctx context.Context, extra []*kgo.Record, evs ...journal.Event) error {
 	if r.o.DryRun {
 		return nil
@@ -400,21 +490,20 @@ func (r *runner) save(ctx context.Context, extra []*kgo.Record, evs ...journal.E
 	if err != nil {
 		return err
 	}
-	if err := r.txn.BeginTransaction(); err != nil {
+	for i := range evs {
+		evs[i].Op, evs[i].Run, evs[i].Seq = r.op.ID, r.run.ID, r.seq
+		r.seq++
+	}
+	evRecs, err := r.jw.Records(nil, evs...)
+	if err != nil {
 		return err
 	}
-	recs := append(extra, rec)
-	if err := r.txn.ProduceSync(wctx, recs...).FirstErr(); err != nil {
-		_ = r.txn.EndTransaction(wctx, kgo.TryAbort)
-		return cluster.Explain(r.dst, fmt.Errorf("failback: write state: %w", err))
-	}
-	if err := r.txn.EndTransaction(wctx, kgo.TryCommit); err != nil {
-		return cluster.Explain(r.dst, fmt.Errorf("failback: commit state: %w", err))
-	}
-	for _, ev := range evs {
-		if err := r.event(wctx, ev); err != nil {
+	recs := append(append(extra, rec), evRecs...)
+	if err := r.jw.Commit(wctx, recs...); err != nil {
+		if journal.IsFenced(err) {
 			return err
 		}
+		return cluster.Explain(r.dst, fmt.Errorf("failback: write state: %w", err))
 	}
 	return nil
 }
@@ -546,57 +635,56 @@ func (r *runner) copyTail(ctx context.Context) (any, error) {
 				}
 				out = append(out, &kgo.Record{Topic: t.To, Partition: rec.Partition, Key: rec.Key, Value: rec.Value, Headers: headers, Timestamp: rec.Timestamp})
 			}
-			if err := r.txn.BeginTransaction(); err != nil {
-				return r.tailResult(), err
-			}
-			res := r.txn.ProduceSync(ctx, out...)
-			if err := res.FirstErr(); err != nil {
-				_ = r.txn.EndTransaction(context.WithoutCancel(ctx), kgo.TryAbort)
-				return r.tailResult(), cluster.Explain(r.dst, fmt.Errorf("copy tail %s[%d] to %s: %w", t.Topic, t.Partition, t.To, err))
-			}
-			// Offsets map entries (recover: the records are in the flow's
-			// target topic), in the same transaction.
-			var extra []*kgo.Record
-			var ms []offsets.Run
-			for i, pr := range res {
-				if i == 0 && t.Copied == 0 {
-					t.TargetFirst = pr.Record.Offset
+			// The records, their offset-map entries (recover: they are in
+			// the flow's target topic) and the tail's new position commit
+			// together; t changes only once they did.
+			before := *t
+			err = r.jw.Txn(ctx, func(ctx context.Context, cl *kgo.Client) error {
+				res := cl.ProduceSync(ctx, out...)
+				if err := res.FirstErr(); err != nil {
+					return fmt.Errorf("copy tail %s[%d] to %s: %w", t.Topic, t.Partition, t.To, err)
 				}
-				t.TargetLast = pr.Record.Offset
-				src, _ := naming.OriginOf(pr.Record.Headers)
-				if !quarantine {
-					n := len(ms)
-					if n > 0 && ms[n-1].SourceFirst+ms[n-1].Count == src.Offset && ms[n-1].TargetFirst+ms[n-1].Count == pr.Record.Offset {
-						ms[n-1].Count++
-					} else {
-						ms = append(ms, offsets.Run{SourceFirst: src.Offset, TargetFirst: pr.Record.Offset, Count: 1})
+				var extra []*kgo.Record
+				var ms []offsets.Run
+				for i, pr := range res {
+					if i == 0 && t.Copied == 0 {
+						t.TargetFirst = pr.Record.Offset
+					}
+					t.TargetLast = pr.Record.Offset
+					src, _ := naming.OriginOf(pr.Record.Headers)
+					if !quarantine {
+						n := len(ms)
+						if n > 0 && ms[n-1].SourceFirst+ms[n-1].Count == src.Offset && ms[n-1].TargetFirst+ms[n-1].Count == pr.Record.Offset {
+							ms[n-1].Count++
+						} else {
+							ms = append(ms, offsets.Run{SourceFirst: src.Offset, TargetFirst: pr.Record.Offset, Count: 1})
+						}
 					}
 				}
-			}
-			if len(ms) > 0 && origOnly(out, f.Source) {
-				e := &replicate.OffsetMapEntry{Version: 1, Topic: t.Topic, TargetTopic: t.To, Partition: t.Partition, Runs: ms}
-				b, _ := json.Marshal(e)
-				extra = append(extra, &kgo.Record{Topic: naming.OffsetMapTopic(f), Partition: int32(replicate.SlotOf(replicate.TP{Topic: t.Topic, Partition: t.Partition}, f.Slots)),
-					Key: replicate.OffsetMapKey(e), Value: b, Timestamp: r.now()})
-			}
-			t.Next = hi
-			t.Copied += int64(len(out))
-			t.Filtered += filtered
-			r.fb.Op = r.op
-			r.fb.UpdatedAt = r.now().UTC()
-			st, err := journal.FailbackRecord(f, r.fb)
-			if err != nil {
-				return r.tailResult(), err
-			}
-			extra = append(extra, st)
-			if err := r.txn.ProduceSync(ctx, extra...).FirstErr(); err == nil {
-				err = r.txn.EndTransaction(ctx, kgo.TryCommit)
-				if err != nil {
-					return r.tailResult(), cluster.Explain(r.dst, fmt.Errorf("commit tail copy: %w", err))
+				if len(ms) > 0 && origOnly(out, f.Source) {
+					e := &replicate.OffsetMapEntry{Version: 1, Topic: t.Topic, TargetTopic: t.To, Partition: t.Partition, Runs: ms}
+					b, _ := json.Marshal(e)
+					extra = append(extra, &kgo.Record{Topic: naming.OffsetMapTopic(f), Partition: int32(replicate.SlotOf(replicate.TP{Topic: t.Topic, Partition: t.Partition}, f.Slots)),
+						Key: replicate.OffsetMapKey(e), Value: b, Timestamp: r.now()})
 				}
-			} else {
-				_ = r.txn.EndTransaction(context.WithoutCancel(ctx), kgo.TryAbort)
-				return r.tailResult(), cluster.Explain(r.dst, fmt.Errorf("write tail progress: %w", err))
+				t.Next = hi
+				t.Copied += int64(len(out))
+				t.Filtered += filtered
+				r.fb.Op = r.op
+				r.fb.UpdatedAt = r.now().UTC()
+				st, err := journal.FailbackRecord(f, r.fb)
+				if err != nil {
+					return err
+				}
+				extra = append(extra, st)
+				if err := cl.ProduceSync(ctx, extra...).FirstErr(); err != nil {
+					return fmt.Errorf("write tail progress: %w", err)
+				}
+				return nil
+			})
+			if err != nil {
+				*t = before
+				return r.tailResult(), r.explain(err)
 			}
 			if r.o.CopyHook != nil {
 				r.o.CopyHook(t.Copied)
@@ -1108,7 +1196,7 @@ func (r *runner) restore(ctx context.Context) (any, error) {
 	restored := st.Restore(r.params().Topics)
 	st.UpdatedAt = r.now().UTC()
 	if err := r.jw.Write(ctx, st); err != nil {
-		return nil, cluster.Explain(r.dst, err)
+		return nil, r.explain(err)
 	}
 	return map[string]any{"topics": restored}, nil
 }

@@ -172,6 +172,8 @@ type runner struct {
 	src *cluster.Cluster
 	dst *cluster.Cluster
 	dcl *kgo.Client
+	// lcl is the journal writer's client (the flow's journal lock).
+	lcl *kgo.Client
 	jw  *journal.Writer
 	st  *journal.FlowState
 	op  *journal.Op
@@ -190,7 +192,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer r.dcl.Close()
+	defer r.close()
 	err = r.do(ctx)
 	rep := r.buildReport()
 	if err != nil {
@@ -225,17 +227,67 @@ func newRunner(o Options) (*runner, error) {
 		kgo.RecordDeliveryTimeout(30*time.Second)); err != nil {
 		return nil, err
 	}
-	r.jw = journal.NewWriter(r.dcl, o.Flow)
 	return r, nil
+}
+
+func (r *runner) close() {
+	r.dcl.Close()
+	if r.lcl != nil {
+		r.lcl.Close()
+	}
+}
+
+// lock takes the flow's journal lock: from here on this run is the only
+// one that can write the journal (a later run fences it).
+func (r *runner) lock(ctx context.Context) error {
+	f := r.o.Flow
+	var err error
+	if r.lcl, err = r.dst.Client(f.Name+"-failover-journal", r.log, append(journal.WriterOpts(f),
+		kgo.RetryTimeout(30*time.Second), kgo.RecordDeliveryTimeout(30*time.Second))...); err != nil {
+		return err
+	}
+	if r.jw, err = journal.Acquire(ctx, r.lcl, f); err != nil {
+		return cluster.Explain(r.dst, err)
+	}
+	return nil
+}
+
+// checkFailback refuses a failover while a failback of the flow is under
+// way (its topics are being moved back). Checked before taking the lock,
+// so a refused run fences nobody, and again after it.
+func (r *runner) checkFailback(ctx context.Context) error {
+	f := r.o.Flow
+	fb, err := journal.ReadFailbackState(ctx, r.dcl, f)
+	if err != nil {
+		return cluster.Explain(r.dst, err)
+	}
+	if op := fb.Op; op != nil && op.FinishedAt == nil {
+		if _, restored := op.Done["restore"]; !restored {
+			return fmt.Errorf("flow %s: failback %s is unfinished (started %s): finish it first with godwit failback -c FILE --flow %s (add --switch to move the groups and restore the flow); godwit failover status -c FILE --flow %s shows where it stopped",
+				f.Name, op.ID, op.StartedAt.Format(time.RFC3339), f.Name, f.Name)
+		}
+	}
+	return nil
 }
 
 func (r *runner) do(ctx context.Context) error {
 	f := r.o.Flow
+	if err := r.checkFailback(ctx); err != nil {
+		return err
+	}
 	if !r.o.DryRun {
 		if err := journal.EnsureTopic(ctx, r.dcl, f); err != nil {
 			return cluster.Explain(r.dst, err)
 		}
+		if err := r.lock(ctx); err != nil {
+			return err
+		}
+		if err := r.checkFailback(ctx); err != nil {
+			return err
+		}
 	}
+	// Read after the lock: no other run can commit to the journal after
+	// this read without fencing this run first.
 	st, err := journal.ReadFlowState(ctx, r.dcl, f)
 	if err != nil {
 		return cluster.Explain(r.dst, err)
@@ -357,6 +409,9 @@ func (r *runner) step(ctx context.Context, name string, again bool, fn func(cont
 	detail, err := fn(ctx)
 	ev := r.op.EndStep(name, r.run.ID, start, r.now().UTC(), detail, err)
 	if werr := r.save(ctx, ev); werr != nil {
+		if journal.IsFenced(err) { // werr says it again
+			return err
+		}
 		return errors.Join(err, werr)
 	}
 	if err == nil && r.o.AfterStep != nil {
@@ -371,10 +426,16 @@ func (r *runner) event(ctx context.Context, ev journal.Event) error {
 	}
 	ev.Op, ev.Run, ev.Seq = r.op.ID, r.run.ID, r.seq
 	r.seq++
-	if err := r.jw.Write(ctx, nil, ev); err != nil {
-		return cluster.Explain(r.dst, err)
+	return r.explain(r.jw.Write(ctx, nil, ev))
+}
+
+// explain names the target cluster in a write error; a fenced run's error
+// already says what happened and what to do.
+func (r *runner) explain(err error) error {
+	if err == nil || journal.IsFenced(err) {
+		return err
 	}
-	return nil
+	return cluster.Explain(r.dst, err)
 }
 
 // save writes the state (with the operation) and an event together.
@@ -390,10 +451,7 @@ func (r *runner) save(ctx context.Context, ev journal.Event) error {
 	// ended is still journaled.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := r.jw.Write(wctx, r.st, ev); err != nil {
-		return cluster.Explain(r.dst, err)
-	}
-	return nil
+	return r.explain(r.jw.Write(wctx, r.st, ev))
 }
 
 func doneNames(op *journal.Op) []string {

@@ -21,21 +21,15 @@ import (
 // godwit.<A>-<B>.failback.internal. Its one key, "state", holds the
 // current or last failback operation and, per failed-over source
 // partition, how much of A's unreplicated tail was copied. It is only
-// written through the flow's failback transactional id
-// (FailbackTransactionalID), in the same transaction as the tail records
-// it describes, so a crashed copy resumes without duplicates, and a second
-// `godwit failback` fences the first. Step events go to the journal's
-// event partition like failover's.
+// written through the flow's journal writer (TransactionalID), in the same
+// transaction as the tail records it describes, so a crashed copy resumes
+// without duplicates, and a second failback (or a failover) of the flow
+// fences the first. Step events go to the journal's event partition like
+// failover's.
 
 // FailbackTopic is the flow's failback state topic on its target.
 func FailbackTopic(f *config.Flow) string {
 	return naming.InternalPrefix + f.Source + "-" + f.Target + ".failback.internal"
-}
-
-// FailbackTransactionalID is the one transactional id every failback of
-// the flow writes with.
-func FailbackTransactionalID(f *config.Flow) string {
-	return "godwit-" + f.Source + "-" + f.Target + "-failback"
 }
 
 // FailbackState is a flow's failback state.

@@ -11,7 +11,10 @@
 //     "<operation>/<run>/<sequence>" so compaction keeps them all: the
 //     timestamped history `godwit failover status` shows.
 //
-// Records are JSON.
+// Records are JSON. Every write is a transaction of the flow's one
+// transactional id (TransactionalID): a failover or failback run takes it
+// with Acquire before reading the state, which fences any other run of
+// the flow, so the journal has one writer at a time, enforced by Kafka.
 package journal
 
 import (
@@ -101,6 +104,48 @@ type Step struct {
 	DurationMs int64     `json:"duration_ms"`
 	OK         bool      `json:"ok"`
 	Error      string    `json:"error,omitempty"`
+}
+
+// FailbackOpPrefix starts the id of every failback operation, which
+// tells its events from a failover's in the event partition.
+const FailbackOpPrefix = "failback-"
+
+// A flow's status, as `godwit failover status` names it.
+const (
+	StatusActive      = "active"       // nothing failed over
+	StatusFailingOver = "failing-over" // a failover operation is unfinished
+	StatusFailedOver  = "failed-over"  // topics are failed over, no failback under way
+	StatusFailingBack = "failing-back" // a failback operation is unfinished
+	StatusRestored    = "restored"     // the last failback finished and restored the flow
+)
+
+// FlowStatus is the flow's status from its failover state and failback
+// state (either may be nil): the later of the last failover and the last
+// failback operation decides.
+func FlowStatus(st *FlowState, fb *FailbackState) string {
+	var fo, back *Op
+	if st != nil {
+		fo = st.Op
+	}
+	if fb != nil {
+		back = fb.Op
+	}
+	failedOver := st != nil && len(st.Topics) > 0
+	switch {
+	case back != nil && (fo == nil || !back.StartedAt.Before(fo.StartedAt)):
+		if back.FinishedAt == nil {
+			return StatusFailingBack
+		}
+		if failedOver {
+			return StatusFailedOver
+		}
+		return StatusRestored
+	case fo != nil && fo.FinishedAt == nil:
+		return StatusFailingOver
+	case failedOver:
+		return StatusFailedOver
+	}
+	return StatusActive
 }
 
 // FailedOver reports whether a source topic is failed over. A nil state
@@ -279,28 +324,114 @@ func EnsureTopic(ctx context.Context, cl *kgo.Client, f *config.Flow) error {
 	return nil
 }
 
-// Writer writes a flow's journal. Its client must use
-// kgo.RecordPartitioner(kgo.ManualPartitioner()).
+// TransactionalID is the flow's journal lock: every write of a failover or
+// failback of the flow (journal state and events, failback state, the
+// recovered tail) is a transaction of this one id. Initialising it fences
+// the run that held it before, crashed or still running.
+func TransactionalID(f *config.Flow) string {
+	return "godwit-" + f.Source + "-" + f.Target + "-journal"
+}
+
+// ErrFenced means a later failover or failback run of the same flow took
+// the journal lock: this run must stop without changing anything more.
+var ErrFenced = errors.New("another godwit failover or failback of this flow is running: it took the flow's journal lock after this run did")
+
+// WriterOpts are the client options of a journal writer: the flow's
+// transactional id, and records go to the partition they name.
+func WriterOpts(f *config.Flow) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.TransactionalID(TransactionalID(f)),
+		kgo.TransactionTimeout(60 * time.Second),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	}
+}
+
+// Writer is a flow's one journal writer (see Acquire).
 type Writer struct {
-	cl    *kgo.Client
-	flow  *config.Flow
-	topic string
+	cl     *kgo.Client
+	flow   *config.Flow
+	topic  string
+	fenced error
 }
 
-// NewWriter returns a writer for flow f through cl.
-func NewWriter(cl *kgo.Client, f *config.Flow) *Writer {
-	return &Writer{cl: cl, flow: f, topic: Topic(f)}
+// Acquire makes cl, a client built with WriterOpts(f), the flow's journal
+// writer. Initialising the transactional id aborts a previous writer's
+// open transaction and fences it (its next write fails with ErrFenced), so
+// a run killed with -9 never blocks the next one and two runs never both
+// write: whoever acquires last is the only writer. Read the state after
+// Acquire: nothing committed by another run can follow that read.
+func Acquire(ctx context.Context, cl *kgo.Client, f *config.Flow) (*Writer, error) {
+	if _, _, err := cl.ProducerID(ctx); err != nil {
+		return nil, fmt.Errorf("flow %s: take the journal lock (init transactional id %s): %w", f.Name, TransactionalID(f), err)
+	}
+	return &Writer{cl: cl, flow: f, topic: Topic(f)}, nil
 }
 
-// Write stores the state and events (either may be nil/empty), waiting
-// until the target acknowledged them.
-func (w *Writer) Write(ctx context.Context, st *FlowState, evs ...Event) error {
+// Txn runs fn in one transaction of the writer and commits it; fn
+// produces through the client it gets (ProduceSync, to see each record's
+// offset). On any error the transaction is aborted. Once fenced, every
+// later call returns the same ErrFenced error without touching Kafka.
+func (w *Writer) Txn(ctx context.Context, fn func(ctx context.Context, cl *kgo.Client) error) error {
+	if w.fenced != nil {
+		return w.fenced
+	}
+	if err := w.cl.BeginTransaction(); err != nil {
+		return w.classify(err)
+	}
+	if err := fn(ctx, w.cl); err != nil {
+		// Abort with a context of its own: ctx may be what ended.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = w.cl.EndTransaction(actx, kgo.TryAbort)
+		return w.classify(err)
+	}
+	if err := w.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		return w.classify(fmt.Errorf("journal %s: commit: %w", w.topic, err))
+	}
+	return nil
+}
+
+// classify turns the broker's fencing answers into ErrFenced, with what
+// to do about it.
+func (w *Writer) classify(err error) error {
+	if !IsFenced(err) {
+		return err
+	}
+	w.fenced = fmt.Errorf("flow %s: %w (transactional id %s): this run stopped before changing anything more. "+
+		"Let the other run finish (godwit failover status -c FILE --flow %s shows its steps); if it is not running any more, run the command again to continue the operation (broker: %v)",
+		w.flow.Name, ErrFenced, TransactionalID(w.flow), w.flow.Name, err)
+	return w.fenced
+}
+
+// IsFenced reports whether err says a later producer initialised the
+// same transactional id (Kafka answers PRODUCER_FENCED, or
+// INVALID_PRODUCER_EPOCH when the fenced producer writes again).
+func IsFenced(err error) bool {
+	return errors.Is(err, ErrFenced) || errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch)
+}
+
+// Commit writes recs in one transaction and waits for its commit.
+func (w *Writer) Commit(ctx context.Context, recs ...*kgo.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	return w.Txn(ctx, func(ctx context.Context, cl *kgo.Client) error {
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return fmt.Errorf("journal %s: write: %w", w.topic, err)
+		}
+		return nil
+	})
+}
+
+// Records encodes the state and events (either may be nil/empty) as the
+// records to commit.
+func (w *Writer) Records(st *FlowState, evs ...Event) ([]*kgo.Record, error) {
 	var recs []*kgo.Record
 	for _, ev := range evs {
 		ev.Version, ev.Flow = Version, w.flow.Name
 		b, err := json.Marshal(ev)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		key := ev.Op + "/" + ev.Run + "/" + strconv.Itoa(ev.Seq)
 		recs = append(recs, &kgo.Record{Topic: w.topic, Partition: EventPartition, Key: []byte(key), Value: b, Timestamp: ev.At})
@@ -309,17 +440,21 @@ func (w *Writer) Write(ctx context.Context, st *FlowState, evs ...Event) error {
 		st.Version, st.Flow = Version, w.flow.Name
 		b, err := json.Marshal(st)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		recs = append(recs, &kgo.Record{Topic: w.topic, Partition: StatePartition, Key: stateKey, Value: b, Timestamp: st.UpdatedAt})
 	}
-	if len(recs) == 0 {
-		return nil
+	return recs, nil
+}
+
+// Write commits the state and events (either may be nil/empty) in one
+// transaction.
+func (w *Writer) Write(ctx context.Context, st *FlowState, evs ...Event) error {
+	recs, err := w.Records(st, evs...)
+	if err != nil {
+		return err
 	}
-	if err := w.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return fmt.Errorf("journal %s: write: %w", w.topic, err)
-	}
-	return nil
+	return w.Commit(ctx, recs...)
 }
 
 // EndStep records a finished step on the operation (its Step, and its
