@@ -101,6 +101,8 @@ type drill struct {
 	srcUp      atomic.Bool
 	downSince  atomic.Int64 // unix nanos since the source failed every probe, 0 = up
 	lastStatus time.Time
+
+	conn *connectRun // the Kafka Connect check; nil without connect.url
 }
 
 func (d *drill) since(t time.Time) float64 { return t.Sub(d.start).Seconds() }
@@ -216,6 +218,9 @@ func (d *drill) setup(ctx context.Context) error {
 		return err
 	}
 	if d.dcl, err = d.dst.Client("drill-admin", nil); err != nil {
+		return err
+	}
+	if err := d.setupConnect(ctx); err != nil {
 		return err
 	}
 	pol := naming.For(f)
@@ -522,12 +527,14 @@ func (d *drill) run(ctx context.Context) (*Report, error) {
 		return nil, ctx.Err()
 	}
 	d.setPhase("steady-after")
+	waitConnect := d.startConnectCheck(ctx)
 	rate.Store(int64(sc.Workload.Rate))
 	d.printf("steady again: %d records/s", sc.Workload.Rate)
 	if !sleepCtx(ctx, sc.Phases.After.D()) {
 		return nil, ctx.Err()
 	}
 
+	waitConnect()
 	rto := &RTO{}
 	var fo *FailoverResult
 	var foErr error
@@ -544,6 +551,7 @@ func (d *drill) run(ctx context.Context) (*Report, error) {
 			return nil, foErr
 		}
 	}
+	d.connectCheckAfter(ctx)
 	d.setPhase("end")
 	stopBG()
 	bgWG.Wait()

@@ -96,6 +96,7 @@ func (r *Report) Markdown() string {
 	for _, p := range r.Partitions {
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %s | %d | %d | %d | %d | %d |\n", p.Topic, p.Partition, p.LastAckedOffset, p.TargetHasOffset, p.Acked, p.OnTarget, p.Lost, atRisk(p.AtRisk), p.Replayed, p.ReplayedUncommitted, p.ReplayedCheckpointLag, p.ReplayedTranslation, p.Skipped)
 	}
+	b.WriteString(r.Connect.markdown())
 	if len(r.Notes) > 0 {
 		b.WriteString("\n## Notes\n\n")
 		for _, n := range r.Notes {
@@ -250,6 +251,7 @@ th { background: #f0f0f0; } td.l, th.l { text-align: left; }
 <table><tr><th class="l">topic</th><th>partition</th><th>last acked offset</th><th>target has through</th><th>acked</th><th>on target</th><th>lost</th><th>at risk</th><th>replayed</th><th>after last commit</th><th>after last checkpoint</th><th>by translation</th><th>skipped</th></tr>
 {{range .R.Partitions}}<tr><td class="l">{{.Topic}}</td><td>{{.Partition}}</td><td>{{.LastAckedOffset}}</td><td>{{.TargetHasOffset}}</td><td>{{.Acked}}</td><td>{{.OnTarget}}</td><td>{{.Lost}}</td><td>{{atrisk .AtRisk}}</td><td>{{.Replayed}}</td><td>{{.ReplayedUncommitted}}</td><td>{{.ReplayedCheckpointLag}}</td><td>{{.ReplayedTranslation}}</td><td>{{.Skipped}}</td></tr>
 {{end}}</table>
+{{with .R.Connect}}{{.HTMLSection}}{{end}}
 {{if .R.Notes}}<h2>Notes</h2><ul>{{range .R.Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <p><small>Every figure was counted by the drill's own checker from the sequence numbers in the records, never from the replicator's counters. The lag chart shows the age of the oldest acknowledged record not yet on the target.</small></p>
 </body>

@@ -146,6 +146,8 @@ type Report struct {
 	Statement   string         `json:"statement"`
 	Notes       []string       `json:"notes"`
 	FailoverRaw any            `json:"failover_report,omitempty"`
+	// Connect is the Kafka Connect check, when the scenario has one.
+	Connect *ConnectReport `json:"connect,omitempty"`
 	// NetworkPartition is the network-partition fault's evidence.
 	NetworkPartition *NetworkPartitionReport `json:"network_partition,omitempty"`
 }
@@ -318,6 +320,7 @@ func (d *drill) buildReport(ctx context.Context, rto *RTO, fo *FailoverResult, f
 		Name: "rto", Target: sc.Objectives.RTO.D().Seconds(), Achieved: r.RTO.Total, Pass: rtoOK, Detail: det,
 	})
 	r.Passed = rpoOK && rtoOK
+	r.Passed = d.connectOutcome(r) && r.Passed
 	if r.Notes == nil {
 		r.Notes = []string{}
 	}
@@ -364,6 +367,9 @@ func statement(r *Report) string {
 		fmt.Fprintf(&b, "%s failover lost %d acknowledged records (%s); RTO was %s, driven by %s (%s); %d records replayed (%d processed after the group's last commit, %d committed after godwit's last checkpoint, %d from offset translation), %d skipped",
 			kind, r.Totals.Lost, risk, dur(r.RTO.Total), r.RTO.Driver, dur(phaseSeconds(r, r.RTO.Driver)),
 			r.Totals.Replayed, r.Totals.ReplayedUncommitted, r.Totals.ReplayedCheckpointLag, r.Totals.ReplayedTranslation, r.Totals.Skipped)
+	}
+	if r.Connect != nil {
+		b.WriteString("; " + r.Connect.sentence())
 	}
 	b.WriteString(".")
 	return b.String()

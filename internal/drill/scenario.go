@@ -40,6 +40,8 @@ type Scenario struct {
 	Failover   FailoverSpec   `yaml:"failover" json:"failover"`
 	Phases     PhasesSpec     `yaml:"phases" json:"phases"`
 	Objectives ObjectivesSpec `yaml:"objectives" json:"objectives"`
+	// Connect is the optional Kafka Connect check (connect.go).
+	Connect ConnectSpec `yaml:"connect" json:"connect"`
 }
 
 // TopicSpec is a drill topic; Name gets TopicPrefix unless it has it.
@@ -134,6 +136,7 @@ var Defaults = Scenario{
 	},
 	Phases:     PhasesSpec{Steady: config.Duration(8 * time.Second), After: config.Duration(4 * time.Second)},
 	Objectives: ObjectivesSpec{RPO: config.Duration(5 * time.Second), RTO: config.Duration(60 * time.Second)},
+	Connect:    ConnectSpec{Timeout: config.Duration(10 * time.Second)},
 }
 
 // LoadScenario reads a scenario file; "" returns the defaults.
@@ -239,6 +242,7 @@ func (s *Scenario) fill() {
 	if s.Objectives.RTO == 0 {
 		s.Objectives.RTO = d.Objectives.RTO
 	}
+	s.Connect.fill(d.Connect)
 }
 
 // Validate checks a filled scenario.
@@ -278,6 +282,9 @@ func (s *Scenario) Validate() error {
 		}
 	default:
 		return fmt.Errorf("fault.type %q: use source-down, replicator-crash, network-partition or none", s.Fault.Type)
+	}
+	if err := s.Connect.validate(); err != nil {
+		return err
 	}
 	return nil
 }
