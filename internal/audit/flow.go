@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/drill"
 	"github.com/godwit/godwit/internal/metasync"
 	"github.com/godwit/godwit/internal/naming"
 )
@@ -214,8 +216,7 @@ func (fa *flowAudit) gather(ctx context.Context) {
 	fa.plan = p
 }
 
-// cutoverHook and drill: the config has no cutover command or drill
-// reports yet (later versions add them).
+// cutoverHook: is there a command that moves the clients?
 func (fa *flowAudit) cutoverHook(context.Context) Check {
 	c := fa.o.Config.Cutover
 	prog := commandName(c.Command)
@@ -239,9 +240,102 @@ func commandName(cmd string) string {
 	return ""
 }
 
+// drill judges the flow's drill reports under drill.reports by the newest
+// drill: PASS when it met its objectives within drill.max_age; FAIL when
+// it missed one within max_age (recent measured evidence that a failover
+// now would miss the objectives); WARN when the newest passing drill is
+// older than max_age, there is none, or nothing can be judged.
 func (fa *flowAudit) drill(context.Context) Check {
-	return Check{Status: Warn, Evidence: "godwit drill reports are not configured",
-		Remedy: "run a failover drill against the standby and keep its report"}
+	d := fa.o.Config.Drill
+	flow := fa.f.Name
+	run := fmt.Sprintf("run `godwit drill -c FILE --flow %s` (it writes its report into drill.reports)", flow)
+	if d.Reports == "" {
+		return Check{Status: Warn, Evidence: "godwit drill reports are not configured (drill.reports is empty)",
+			Remedy: "set drill.reports to a directory and " + run + ", at least every drill.max_age"}
+	}
+	reports, bad, err := drill.LoadReports(d.Reports)
+	if err != nil {
+		return Check{Status: Warn, Evidence: fmt.Sprintf("cannot read drill.reports %s: %v", d.Reports, err),
+			Remedy: "make the directory readable by the user running godwit audit"}
+	}
+	maxAge := d.MaxAge.D()
+	det := map[string]any{"reports_dir": d.Reports, "max_age_s": maxAge.Seconds(), "unreadable": len(bad)}
+	unreadable := ""
+	if len(bad) > 0 {
+		unreadable = fmt.Sprintf("; %s could not be read (%v)", plural(len(bad), "report", "reports"), bad[0])
+	}
+	l := drill.LatestBy(reports, func(r *drill.Report) string { return r.Flow })[flow]
+	if l == nil {
+		det["reports"] = 0
+		return Check{Status: Warn, Details: det,
+			Evidence: fmt.Sprintf("no drill report for flow %s in %s (%s of other flows)%s", flow, d.Reports, plural(len(reports), "report", "reports"), unreadable),
+			Remedy:   run}
+	}
+	det["reports"] = l.Reports
+	newest, passing := l.Newest, l.NewestPassing
+	det["newest"] = drillDetails(newest, fa.now)
+	if passing != nil {
+		det["newest_passing"] = drillDetails(passing, fa.now)
+	}
+	age := fa.now.Sub(newest.Finished())
+	switch {
+	case newest.Report.Passed && age <= maxAge:
+		return Check{Status: Pass, Details: det,
+			Evidence: "newest drill passed: " + drillSummary(newest, fa.now) + fmt.Sprintf(" (max_age %s)", fmtAge(maxAge)) + unreadable}
+	case !newest.Report.Passed && age <= maxAge:
+		ev := fmt.Sprintf("newest drill missed %s: %s", newest.Report.Missed(), drillSummary(newest, fa.now))
+		if passing != nil {
+			ev += fmt.Sprintf("; newest passing drill ended %s ago", fmtAge(fa.now.Sub(passing.Finished())))
+		}
+		return Check{Status: Fail, Details: det, Evidence: ev + unreadable,
+			Remedy: fmt.Sprintf("read the drill's report (%s), fix what made it miss the objective, then %s", filepath.Join(filepath.Dir(newest.Path), drill.FileHTML), run)}
+	case passing != nil:
+		ev := fmt.Sprintf("newest passing drill is older than max_age %s: %s", fmtAge(maxAge), drillSummary(passing, fa.now))
+		if passing != newest {
+			ev += fmt.Sprintf("; the newest drill (ended %s ago) missed %s", fmtAge(age), newest.Report.Missed())
+		}
+		return Check{Status: Warn, Details: det, Evidence: ev + unreadable, Remedy: run}
+	default:
+		return Check{Status: Warn, Details: det,
+			Evidence: fmt.Sprintf("no drill of flow %s passed; the newest, older than max_age %s, missed %s: %s", flow, fmtAge(maxAge), newest.Report.Missed(), drillSummary(newest, fa.now)) + unreadable,
+			Remedy:   run}
+	}
+}
+
+// drillSummary is one drill's evidence: when, what, the measured figures.
+func drillSummary(s *drill.Stored, now time.Time) string {
+	r := s.Report
+	var rpoObj, rtoObj float64
+	if o, ok := r.Objective("rpo"); ok {
+		rpoObj = o.Target
+	}
+	if o, ok := r.Objective("rto"); ok {
+		rtoObj = o.Target
+	}
+	sec := func(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }
+	return fmt.Sprintf("scenario %q, fault %s, ended %s (%s ago); RPO %s (objective %s), RTO %s (objective %s), %d acknowledged records lost, %d replayed by offset translation; report %s",
+		r.Name, r.Fault, s.Finished().UTC().Format(time.RFC3339), fmtAge(now.Sub(s.Finished())),
+		fmtDur(sec(r.RPOSeconds)), fmtDur(sec(rpoObj)), fmtDur(sec(r.RTO.Total)), fmtDur(sec(rtoObj)),
+		r.Totals.Lost, r.Totals.ReplayedTranslation, s.Path)
+}
+
+func drillDetails(s *drill.Stored, now time.Time) map[string]any {
+	r := s.Report
+	return map[string]any{
+		"report": s.Path, "scenario": r.Name, "fault": r.Fault, "passed": r.Passed,
+		"finished_at": s.Finished().UTC().Format(time.RFC3339), "age_s": now.Sub(s.Finished()).Seconds(),
+		"rpo_s": r.RPOSeconds, "rto_s": r.RTO.Total, "lost": r.Totals.Lost,
+		"replayed": r.Totals.Replayed, "replayed_translation": r.Totals.ReplayedTranslation,
+		"objectives": r.Objectives,
+	}
+}
+
+// fmtAge is fmtDur for ages that run into days.
+func fmtAge(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%.1f days", d.Hours()/24)
+	}
+	return fmtDur(d)
 }
 
 // Formatting shared by the checks. Durations and sizes have one format
