@@ -72,10 +72,10 @@ report.md, report.json) to --out. Nothing outside the process is touched.`,
 			}
 			return runDrill(g, cmd, drill.Options{
 				Config: cfg, Flow: f, ConfigPath: cfgPath, Scenario: sc, Sandbox: s,
-			}, outDir)
+			}, outDir, "")
 		},
 	}
-	cmd.Flags().StringVar(&outDir, "out", "godwit-demo", "directory for the report (report.html, report.md, report.json)")
+	cmd.Flags().StringVar(&outDir, "out", "godwit-demo", "directory for the report (report.html, report.md, report.json, drill.prom)")
 	return cmd
 }
 

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/godwit/godwit/internal/drill"
+	"github.com/godwit/godwit/internal/drillstats"
 )
 
 func init() { commands = append(commands, newDrillCmd) }
@@ -48,7 +50,8 @@ topics. Exits 1 when an objective (rpo_objective, rto_objective) is missed.`,
   godwit drill -c godwit.yaml --scenario partition.yaml --replicator in-process`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := g.loadConfig(); err != nil {
+			orig, err := g.loadConfig()
+			if err != nil {
 				return err
 			}
 			data, err := os.ReadFile(g.configPath)
@@ -62,17 +65,22 @@ topics. Exits 1 when an objective (rpo_objective, rto_objective) is missed.`,
 			if flow != "" {
 				sc.Flow = flow
 			}
-			if outDir == "" {
-				outDir = "godwit-drill-" + time.Now().UTC().Format("20060102-150405")
-			}
-			if err := os.MkdirAll(outDir, 0o755); err != nil {
-				return err
-			}
-			cfgPath := filepath.Join(outDir, "drill-config.yaml")
 			cfg, f, prepared, err := drill.PrepareConfig(g.configPath, data, sc.Flow, sc.Failover.CutoverCommand)
 			if err != nil {
 				return usageError{err}
 			}
+			switch {
+			case outDir != "":
+			case orig.Drill.Reports != "":
+				// Where godwit audit and godwit replicate look for it.
+				outDir = drill.ReportDir(orig.Drill.Reports, f.Name, time.Now())
+			default:
+				outDir = "godwit-drill-" + time.Now().UTC().Format("20060102-150405")
+			}
+			if err := os.MkdirAll(outDir, 0o755); err != nil {
+				return fmt.Errorf("drill output directory: %w", err)
+			}
+			cfgPath := filepath.Join(outDir, "drill-config.yaml")
 			if err := os.WriteFile(cfgPath, prepared, 0o600); err != nil {
 				return err
 			}
@@ -99,21 +107,22 @@ topics. Exits 1 when an objective (rpo_objective, rto_objective) is missed.`,
 			default:
 				return usagef("--replicator %q: use auto, process or in-process", replicator)
 			}
-			return runDrill(g, cmd, o, outDir)
+			return runDrill(g, cmd, o, outDir, orig.Drill.Reports)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&scenarioPath, "scenario", "", "scenario file (YAML; default: the built-in scenario)")
-	fl.StringVar(&outDir, "out", "", "directory for report.html, report.md, report.json (default godwit-drill-<time>)")
+	fl.StringVar(&outDir, "out", "", "directory for report.html, report.md, report.json and drill.prom (default: <drill.reports>/<time>-<flow> when the config sets drill.reports, else godwit-drill-<time>)")
 	fl.StringVar(&flow, "flow", "", "flow to drill (A->B); default the scenario's, else the first enabled flow")
 	fl.StringVar(&replicator, "replicator", "auto", "how the drill runs its replicator: process (this binary, SIGKILL for a crash), in-process, or auto (process when possible)")
 	fl.BoolVar(&cleanup, "cleanup", false, "delete the drill topics on both clusters at the end")
 	return cmd
 }
 
-// runDrill runs a drill, writes its report into outDir and prints the
-// outcome; a missed objective is an error (exit 1).
-func runDrill(g *globals, cmd *cobra.Command, o drill.Options, outDir string) error {
+// runDrill runs a drill, writes its report and drill.prom into outDir and
+// prints the outcome; a missed objective is an error (exit 1). reportsDir
+// is the config's drill.reports ("" when not set).
+func runDrill(g *globals, cmd *cobra.Command, o drill.Options, outDir, reportsDir string) error {
 	if !g.json() {
 		o.Progress = g.stdout
 	}
@@ -133,6 +142,9 @@ func runDrill(g *globals, cmd *cobra.Command, o drill.Options, outDir string) er
 	if err := r.Write(outDir); err != nil {
 		return fmt.Errorf("writing the report: %w", err)
 	}
+	if err := writeDrillProm(outDir, reportsDir, r); err != nil {
+		return err
+	}
 	if g.json() {
 		js, err := r.JSON()
 		if err != nil {
@@ -147,7 +159,7 @@ func runDrill(g *globals, cmd *cobra.Command, o drill.Options, outDir string) er
 		for _, ob := range r.Objectives {
 			fmt.Fprintf(g.stdout, "  %-4s objective %-8s achieved %-8s %s\n", strings.ToUpper(ob.Name), fmtSeconds(ob.Target), fmtSeconds(ob.Achieved), map[bool]string{true: "PASS", false: "FAIL"}[ob.Pass])
 		}
-		fmt.Fprintf(g.stdout, "\nreport: %s (also report.md, report.json in %s)\n", html, outDir)
+		fmt.Fprintf(g.stdout, "\nreport: %s (also report.md, report.json and %s, the results as Prometheus metrics, in %s)\n", html, drillProm, outDir)
 	}
 	if !r.Passed {
 		var missed []string
@@ -166,4 +178,42 @@ func fmtSeconds(s float64) string {
 		return fmt.Sprintf("%.0fms", s*1000)
 	}
 	return fmt.Sprintf("%.1fs", s)
+}
+
+// drillProm is the file runDrill writes the drill's results to as
+// Prometheus metrics.
+const drillProm = "drill.prom"
+
+// writeDrillProm writes outDir/drill.prom (node_exporter textfile
+// format): the godwit_drill_* gauges of this drill and, when drill.reports
+// is configured, of the drills stored there, so the file also says when
+// the last passing drill was.
+func writeDrillProm(outDir, reportsDir string, r *drill.Report) error {
+	self, err := filepath.Abs(filepath.Join(outDir, drill.FileJSON))
+	if err != nil {
+		return err
+	}
+	var reports []drill.Stored
+	var unreadable int
+	found := false
+	if reportsDir != "" {
+		stored, bad, err := drill.LoadReports(reportsDir)
+		if err != nil {
+			return fmt.Errorf("reading drill.reports for %s: %w", drillProm, err)
+		}
+		for _, s := range stored {
+			if p, err := filepath.Abs(s.Path); err == nil && p == self {
+				found = true
+			}
+		}
+		reports, unreadable = stored, len(bad)
+	}
+	if !found {
+		reports = append(reports, drill.Stored{Path: self, Report: r})
+		sort.SliceStable(reports, func(i, j int) bool { return reports[i].Finished().Before(reports[j].Finished()) })
+	}
+	if err := drillstats.WriteTextfile(filepath.Join(outDir, drillProm), reports, unreadable); err != nil {
+		return fmt.Errorf("writing %s: %w", drillProm, err)
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/godwit/godwit/internal/drillstats"
 	"github.com/godwit/godwit/internal/metrics"
 	"github.com/godwit/godwit/internal/offsets"
 	"github.com/godwit/godwit/internal/replicate"
@@ -48,6 +49,25 @@ through a consumer group on the target cluster.`,
 				return err
 			}
 			defer srv.Close()
+			// Drill results as metrics, when drills keep their reports
+			// where this process can read them.
+			if cfg.Drill.Reports != "" {
+				names := make([]string, 0, len(sel))
+				for _, f := range sel {
+					names = append(names, f.Name)
+				}
+				exp, err := drillstats.New(drillstats.Options{
+					Dir: cfg.Drill.Reports, Flows: names, Interval: cfg.Drill.RefreshInterval.D(),
+					MaxAge: cfg.Drill.MaxAge.D(), Registerer: reg, Logger: log,
+				})
+				if err != nil {
+					return err
+				}
+				ctx, stop := context.WithCancel(cmd.Context())
+				done := make(chan struct{})
+				go func() { exp.Run(ctx); close(done) }()
+				defer func() { stop(); <-done }()
+			}
 			// Checkpoints and group offset sync run alongside, per flow.
 			stopOffsets, err := offsets.Start(cmd.Context(), cfg, r, log, offsets.NewMetrics(reg))
 			if err != nil {
