@@ -46,7 +46,10 @@ func newFailbackCmd(g *globals) *cobra.Command {
 
 Without --switch the command stops after step 2 (run it again with --switch
 when ready). Every step is journaled on B and resumable; --dry-run shows
-each step's plan. Needs naming: identical. See docs/failover.md.`,
+each step's plan. One failover or failback of a flow runs at a time: a
+second run fences the first, which then fails before changing anything
+more; a failback does not start while the flow's failover is unfinished.
+Needs naming: identical. See docs/failover.md.`,
 		Example: `  # what would a failback do?
   godwit failback -c godwit.yaml --flow primary->secondary --dry-run
 

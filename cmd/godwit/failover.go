@@ -53,7 +53,9 @@ Unplanned (the source does not answer): proceeds from what the target holds
 
 Every step is journaled on the target (godwit.<A>-<B>.journal.internal): run
 the same command again after an interruption and it continues where it
-stopped. See docs/failover.md.`,
+stopped. One failover or failback of a flow runs at a time: a second run
+fences the first (transactional id godwit-<A>-<B>-journal), which then fails
+with exit status 1 before changing anything more. See docs/failover.md.`,
 		Example: `  # rehearse: what would a failover do now?
   godwit failover -c godwit.yaml --flow primary->secondary --dry-run
 
