@@ -109,7 +109,8 @@ func (p *netPartition) heal(ctx context.Context) {
 	p.healed = true
 	p.proxy.Heal()
 	if c := p.d.sc.Fault.HealCommand; c != "" {
-		if err := p.runHook(ctx, "fault.heal_command", c); err != nil {
+		// Even a cancelled drill must not leave the network cut.
+		if err := p.runHook(context.WithoutCancel(ctx), "fault.heal_command", c); err != nil {
 			p.healErrs = append(p.healErrs, err.Error())
 		}
 	}
