@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/connect"
 	"github.com/godwit/godwit/internal/testkit"
 )
@@ -353,4 +356,60 @@ connect: {url: "`+url+`", expect_running: [`+strings.Join(quoted, ", ")+`], time
 	}
 	t.Logf("progress:\n%s", progress.String())
 	return res
+}
+
+// TestConnectWarnsOnAnotherKafkaCluster serves a real worker's captured
+// answers: a worker that keeps its state on another Kafka cluster than the
+// drill's target is a warning, and connectors outside expect_running that
+// FAILED are warnings too, not failures.
+func TestConnectWarnsOnAnotherKafkaCluster(t *testing.T) {
+	root, err := os.ReadFile(filepath.Join("..", "connect", "testdata", "root-4.3.1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listing, err := os.ReadFile(filepath.Join("..", "connect", "testdata", "connectors-expanded-4.3.1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/connectors" {
+			_, _ = w.Write(listing)
+			return
+		}
+		_, _ = w.Write(root)
+	}))
+	defer srv.Close()
+	sc, err := ParseScenario("x.yaml", []byte("connect: {url: \""+srv.URL+"\", expect_running: [healthy, \"bad(admin|auth)\"], timeout: 2s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := connect.New(connect.Config{URL: sc.Connect.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pats, _ := expectPatterns(sc.Connect.ExpectRunning)
+	d := &drill{sc: sc, start: time.Now(), o: Options{Flow: &config.Flow{Target: "secondary"}},
+		conn: &connectRun{spec: sc.Connect, client: cl, patterns: pats, targetID: "another-cluster-id"}}
+	d.connectCheckAfter(context.Background())
+	r := &Report{Scenario: sc}
+	if d.connectOutcome(r) {
+		t.Error("badauth's FAILED task passed")
+	}
+	c := r.Connect.Checks[0]
+	if len(c.Problems) != 1 || !strings.HasPrefix(c.Problems[0], "badauth task 0 is FAILED") {
+		t.Errorf("problems %v", c.Problems)
+	}
+	want := []string{"badpolicy FAILED", "toolarge task 0 FAILED", "Kafka cluster DadTN3GQRFmC0mvn4y98yA, not on the drill's target secondary (another-cluster-id)"}
+	if len(c.Warnings) != len(want) {
+		t.Fatalf("warnings %v", c.Warnings)
+	}
+	for i, w := range want {
+		if !strings.Contains(c.Warnings[i], w) {
+			t.Errorf("warning %d %q lacks %q", i, c.Warnings[i], w)
+		}
+	}
+	// A listing that stays unhealthy is polled until connect.timeout.
+	if c.Attempts < 3 || c.Seconds < 1.9 {
+		t.Errorf("%d attempts in %.1fs, want polling for the 2s timeout", c.Attempts, c.Seconds)
+	}
 }
