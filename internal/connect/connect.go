@@ -107,10 +107,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	// HTTPS_PROXY/NO_PROXY apply as for any HTTP client (loopback is
+	// never proxied): some regions' Connect clusters are only reachable
+	// through one.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	// A drill must see the worker itself, not whatever a proxy variable
-	// of the machine running the drill points at.
-	tr.Proxy = nil
 	if cfg.CAFile != "" {
 		if u.Scheme != "https" {
 			return nil, fmt.Errorf("kafka connect: a CA file (%s) is only used with an https URL, and %s is %s", cfg.CAFile, u.Redacted(), u.Scheme)

@@ -54,7 +54,7 @@ func (c *ConnectSpec) fill(d ConnectSpec) {
 
 func (c ConnectSpec) validate() error {
 	if !c.Enabled() {
-		if len(c.ExpectRunning) > 0 || c.Username != "" || c.CAFile != "" {
+		if len(c.ExpectRunning) > 0 || c.Username != "" || c.PasswordEnv != "" || c.PasswordFile != "" || c.CAFile != "" {
 			return fmt.Errorf("connect: set connect.url (the Connect REST URL in the target region) for the other connect keys to take effect")
 		}
 		return nil
