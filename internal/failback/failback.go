@@ -1079,33 +1079,35 @@ func (r *runner) moveGroups(ctx context.Context) (any, error) {
 	if len(names) == 0 || r.o.DryRun {
 		return map[string]any{"groups": out}, nil
 	}
-	onB, errB := dadm.DescribeGroups(ctx, names...)
-	onA, errA := sadm.DescribeGroups(ctx, names...)
-	active := func(d kadm.DescribedGroups, g string) string {
-		x, ok := d[g]
-		if !ok || (x.Err != nil && !errors.Is(x.Err, kerr.GroupIDNotFound)) {
-			return ""
-		}
-		if len(x.Members) > 0 || (x.State != "" && x.State != "Empty" && x.State != "Dead") {
-			return fmt.Sprintf("state %s, %d members", x.State, len(x.Members))
-		}
-		return ""
+	// Both group protocols on both clusters: a KIP-848 group with members
+	// is invisible to DescribeGroups alone.
+	onB, errB := kafkautil.NewGroupInspector(dadm).Describe(ctx, names...)
+	if errB != nil {
+		return nil, cluster.Explain(r.dst, fmt.Errorf("describe groups on %s: %w", f.Target, errB))
+	}
+	onA, errA := kafkautil.NewGroupInspector(sadm).Describe(ctx, names...)
+	if errA != nil {
+		return nil, cluster.Explain(r.src, fmt.Errorf("describe groups on %s: %w", f.Source, errA))
 	}
 	var stillOnB []string
 	for i := range out {
 		g := &out[i]
-		if errB == nil {
-			if a := active(onB, g.Group); a != "" {
-				g.Skipped = "consumers still active on " + f.Target + " (" + a + "): stop them and run failback again"
-				stillOnB = append(stillOnB, g.Group)
-				continue
+		if b := onB[g.Group]; b.Err != nil || b.Active() {
+			why := fmt.Sprintf("state %s, %d members", b.State, b.Members)
+			if b.Err != nil {
+				why = "cannot describe it: " + b.Err.Error()
 			}
+			g.Skipped = "consumers may still be active on " + f.Target + " (" + why + "): stop them and run failback again"
+			stillOnB = append(stillOnB, g.Group)
+			continue
 		}
-		if errA == nil {
-			if a := active(onA, g.Group); a != "" {
-				g.Skipped = "active on " + f.Source + " (" + a + "): its offsets are not overwritten"
-				continue
+		if a := onA[g.Group]; a.Err != nil || a.Active() {
+			why := fmt.Sprintf("state %s, %d members", a.State, a.Members)
+			if a.Err != nil {
+				why = "cannot describe it: " + a.Err.Error()
 			}
+			g.Skipped = "active on " + f.Source + " (" + why + "): its offsets are not overwritten"
+			continue
 		}
 		var offs kadm.Offsets
 		for _, p := range g.Partitions {

@@ -21,12 +21,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/journal"
+	"github.com/godwit/godwit/internal/kafkautil"
 	"github.com/godwit/godwit/internal/naming"
 	"github.com/godwit/godwit/internal/offsets"
 	"github.com/godwit/godwit/internal/replicate"
@@ -866,16 +866,11 @@ func (r *runner) commitGroups(ctx context.Context) (any, error) {
 	for _, g := range groups {
 		names = append(names, g.Group)
 	}
-	var described kadm.DescribedGroups
-	if len(names) > 0 {
-		var err error
-		described, err = adm.DescribeGroups(ctx, names...)
-		if err != nil {
-			var se *kadm.ShardErrors
-			if !errors.As(err, &se) || se.AllFailed {
-				return nil, cluster.Explain(r.dst, fmt.Errorf("describe target groups: %w", err))
-			}
-		}
+	// Both group protocols: a KIP-848 group with members is invisible to
+	// DescribeGroups alone.
+	activity, err := kafkautil.NewGroupInspector(adm).Describe(ctx, names...)
+	if err != nil {
+		return nil, cluster.Explain(r.dst, fmt.Errorf("describe target groups: %w", err))
 	}
 	for i := range groups {
 		g := &groups[i]
@@ -883,14 +878,14 @@ func (r *runner) commitGroups(ctx context.Context) (any, error) {
 			g.Skipped = "no translatable offsets"
 			continue
 		}
-		d, ok := described[g.Group]
-		if ok && d.Err != nil && !errors.Is(d.Err, kerr.GroupIDNotFound) {
-			g.Skipped = "cannot describe the group on the target: " + d.Err.Error()
+		a := activity[g.Group]
+		if a.Err != nil {
+			g.Skipped = "cannot describe the group on the target: " + a.Err.Error()
 			continue
 		}
-		if ok && (len(d.Members) > 0 || (d.State != "" && d.State != "Empty" && d.State != "Dead")) {
-			g.Skipped = fmt.Sprintf("active on the target (state %s, %d members): its offsets are not overwritten", d.State, len(d.Members))
-			r.log.Warn("target group is active; not committing its translated offsets", "group", g.Group, "state", d.State)
+		if a.Active() {
+			g.Skipped = fmt.Sprintf("active on the target (state %s, %d members): its offsets are not overwritten", a.State, a.Members)
+			r.log.Warn("target group is active; not committing its translated offsets", "group", g.Group, "protocol", a.Protocol, "state", a.State)
 			continue
 		}
 		var offs kadm.Offsets
