@@ -31,6 +31,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/drill"
+	"github.com/godwit/godwit/internal/drillstats"
 	"github.com/godwit/godwit/internal/metrics"
 	"github.com/godwit/godwit/internal/offsets"
 	"github.com/godwit/godwit/internal/replicate"
@@ -156,12 +158,18 @@ func startReplicator(t *testing.T) (*replicator, error) {
 	}
 	replStop = append(replStop, func() { os.RemoveAll(dir) })
 	flow := p.Primary.Name + "->" + p.Secondary.Name
+	// A passing drill of the flow an hour ago, so the replicator exports
+	// the godwit_drill_* gauges the dashboard and rules use.
+	if err := writeDrillReport(filepath.Join(dir, "drills", "1"), flow, time.Now().Add(-time.Hour)); err != nil {
+		return nil, err
+	}
 	cfg := fmt.Sprintf(`clusters:
   %s: {bootstrap_servers: [%s]}
   %s: {bootstrap_servers: [%s]}
 flows:
   %s: {naming: prefixed, delivery: exactly-once, rpo_objective: 60s}
 http: {listen: "127.0.0.1:0"}
+drill: {reports: drills, refresh_interval: 1s}
 `, p.Primary.Name, quoteAll(p.Primary.Addrs), p.Secondary.Name, quoteAll(p.Secondary.Addrs), flow)
 	cfgPath := filepath.Join(dir, "godwit.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
@@ -245,9 +253,11 @@ http: {listen: "127.0.0.1:0"}
 		hbTS := len(series(mfs, "godwit_last_replicated_record_timestamp_seconds", map[string]string{"topic": heartbeatTopic}))
 		ready := sample(mfs, "godwit_flow_ready", map[string]string{"flow": flow})
 		ckAge := len(series(mfs, "godwit_checkpoint_age_seconds", map[string]string{"flow": flow, "group": consumerGroup}))
-		last = fmt.Sprintf("replicated %v of %d records, %d lag series, %v heartbeats written, %d heartbeat timestamp series, flow ready %v, %d checkpoint age series of %s",
-			got, n, lagSeries, hb, hbTS, ready, ckAge, consumerGroup)
-		if got == n && lagSeries == 3 && hb > 0 && hbTS > 0 && ready == 1 && ckAge == 1 {
+		drills := sample(mfs, drillstats.NameReports, map[string]string{"flow": flow})
+		drillOK := sample(mfs, drillstats.NameLastSuccess, map[string]string{"flow": flow})
+		last = fmt.Sprintf("replicated %v of %d records, %d lag series, %v heartbeats written, %d heartbeat timestamp series, flow ready %v, %d checkpoint age series of %s, %v drill reports (last passing drill at %v)",
+			got, n, lagSeries, hb, hbTS, ready, ckAge, consumerGroup, drills, drillOK)
+		if got == n && lagSeries == 3 && hb > 0 && hbTS > 0 && ready == 1 && ckAge == 1 && drills == 1 && drillOK > 0 {
 			// The registry the binary builds, for descriptors of
 			// event-only metrics.
 			reg := metrics.NewRegistry()
@@ -257,6 +267,18 @@ http: {listen: "127.0.0.1:0"}
 		}
 	}
 	return fail("records not replicated within 90s: %s", last)
+}
+
+// writeDrillReport writes the report of a real `godwit demo` run
+// (internal/drill/testdata), moved to flow and ended, passed, into dir.
+func writeDrillReport(dir, flow string, ended time.Time) error {
+	r, err := drill.ReadReport("../internal/drill/testdata/demo-report.json")
+	if err != nil {
+		return err
+	}
+	r.Flow, r.Passed = flow, true
+	r.StartedAt = ended.Add(-time.Duration(r.Seconds * float64(time.Second)))
+	return r.Write(dir)
 }
 
 func quoteAll(ss []string) string {
@@ -513,6 +535,7 @@ func registeredNames(t *testing.T, reg *prometheus.Registry) map[string]bool {
 	rec := &recordingRegisterer{}
 	replicate.NewMetrics(rec)
 	offsets.NewMetrics(rec)
+	drillstats.NewMetrics(rec)
 	nameRE := regexp.MustCompile(`fqName: "([^"]+)"`)
 	out := map[string]bool{}
 	ch := make(chan *prometheus.Desc, 64)
@@ -785,6 +808,13 @@ scrape_configs:
 		t.Errorf("heartbeat age %s = %v, %v; want one series for flow %s", hbq, hb, err, r.flow)
 	} else {
 		t.Logf("heartbeat age: %v s", hb[0].Value[1])
+	}
+
+	// The drill gauges reach Prometheus: the drill the fixture stored for
+	// the flow, as the Drills row and the drill alerts read it.
+	dq := fmt.Sprintf(`max by (flow, scenario, fault) (godwit_drill_last_passed{job="godwit",flow=%q})`, r.flow)
+	if d, err := promQuery(api, dq); err != nil || len(d) != 1 || d[0].Value[1] != "1" || d[0].Metric["fault"] != "source-down" {
+		t.Errorf("%s = %v, %v; want one passing source-down drill", dq, d, err)
 	}
 
 	// Every dashboard query evaluates (parses) on the real server.
