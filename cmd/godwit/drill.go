@@ -32,9 +32,14 @@ read_committed, a fault (source-down, replicator-crash, network-partition, or
 none for a planned failover), godwit failover with the groups moved to the target, and a report
 (report.html, report.md, report.json in --out) whose figures are counted by the
 drill's own checker from sequence numbers: replication lag over time, records
-lost vs godwit's at-risk figure, replayed and skipped records, RTO phase by
-phase. The drill runs its own replicator for the flow, restricted to the drill
-topics. Exits 1 when an objective (rpo_objective, rto_objective) is missed.`,
+lost vs godwit's at-risk figure, replayed records by cause (after the last
+commit, after godwit's last checkpoint, by offset translation) and skipped
+records, RTO phase by phase. drill.prom in --out holds the results as
+Prometheus gauges (node_exporter textfile format). With drill.reports in the
+config and no --out, everything goes to <drill.reports>/<time>-<flow>, where
+godwit audit and godwit replicate read it. The drill runs its own replicator
+for the flow, restricted to the drill topics. Exits 1 when an objective
+(rpo_objective, rto_objective) is missed.`,
 		Example: `  # defaults: 1 topic with 6 partitions, source-down fault (needs fault.command on real clusters)
   godwit drill -c godwit.yaml --scenario drill.yaml --out drill-report
 
