@@ -356,6 +356,9 @@ func printFailover(g *globals, rep *failover.Report) error {
 		}
 	}
 	fmt.Fprintf(tw, "  data at risk: %d records, ~%d bytes (estimate), %.1f s\n", rep.RPO.Records, rep.RPO.Bytes, rep.RPO.Seconds)
+	if at := rep.RPO.ObservedAt; at != nil && rep.Mode == failover.Unplanned {
+		fmt.Fprintf(tw, "  source end offsets last observed %s (%.1f s before the failover started)\n", at.UTC().Format(time.RFC3339), rep.RPO.ObservationAgeSeconds)
+	}
 	for _, gr := range rep.Groups {
 		what := "committed on the target"
 		if !gr.Committed {

@@ -345,6 +345,20 @@ func TestUnplannedFailover(t *testing.T) {
 		t.Fatalf("target is not a clean prefix of the source:\n%s", crep)
 	}
 	t.Logf("rpo: %+v", rep.RPO)
+	// The report says which observation its count rests on: the oldest
+	// of the partitions', no later than the failover's start.
+	if o := rep.RPO.ObservedAt; o == nil {
+		t.Errorf("rpo.observed_at missing from an unplanned failover")
+	} else {
+		for _, pr := range rep.Partitions {
+			if pr.SourceEndObservedAt.Before(*o) {
+				t.Errorf("rpo.observed_at %v is later than partition %s[%d]'s observation %v", o, pr.SourceTopic, pr.Partition, pr.SourceEndObservedAt)
+			}
+		}
+		if o.After(rep.StartedAt) || rep.RPO.ObservationAgeSeconds != rep.StartedAt.Sub(*o).Seconds() {
+			t.Errorf("rpo.observed_at %v, age %.3f s, failover started %v", o, rep.RPO.ObservationAgeSeconds, rep.StartedAt)
+		}
+	}
 	// The group moved with its checkpointed offsets.
 	found := false
 	for _, g := range rep.Groups {

@@ -156,6 +156,13 @@ type RPO struct {
 	Bytes          int64   `json:"bytes"`
 	Seconds        float64 `json:"seconds"`
 	BytesEstimated bool    `json:"bytes_estimated"`
+	// ObservedAt is the oldest source end-offset observation the
+	// records count rests on; records the source acknowledged after it
+	// are not counted (unplanned failover).
+	ObservedAt *time.Time `json:"observed_at,omitempty"`
+	// ObservationAgeSeconds is how much older than the operation's
+	// start ObservedAt is.
+	ObservationAgeSeconds float64 `json:"observation_age_seconds,omitempty"`
 }
 
 // params are an operation's selection, fixed by its first run.
@@ -799,12 +806,19 @@ func (r *runner) sampleTarget(ctx context.Context, topic string, part int32) (av
 	return float64(total) / float64(len(recs)), recs[len(recs)-1].Timestamp, true
 }
 
+// staleObservation: an observation of the source end offsets older than
+// this at failover means the replicator had lost the source before it.
+const staleObservation = 3 * time.Second
+
 func sumRPO(ps []PartitionReport) RPO {
 	var out RPO
 	for _, p := range ps {
 		out.Records += p.AtRiskRecords
 		out.Bytes += p.AtRiskBytesEstimate
 		out.Seconds = max(out.Seconds, p.AtRiskSeconds)
+		if at := p.SourceEndObservedAt; !at.IsZero() && (out.ObservedAt == nil || at.Before(*out.ObservedAt)) {
+			out.ObservedAt = &at
+		}
 	}
 	out.BytesEstimated = true
 	return out
@@ -991,6 +1005,20 @@ func fromOp(flow string, op *journal.Op, rep *Report) *Report {
 	rep.Steps = append(rep.Steps, op.Steps...)
 	rep.Runs = op.Runs
 	if rep.Mode == Unplanned {
+		if at := rep.RPO.ObservedAt; at != nil && !rep.StartedAt.IsZero() {
+			age := rep.StartedAt.Sub(*at).Seconds()
+			rep.RPO.ObservationAgeSeconds = max(age, 0)
+			// The replicator observes the source every second while it
+			// reaches it; an older observation means it lost the source
+			// before this failover, and only the source knows what it
+			// acknowledged since.
+			if age > staleObservation.Seconds() {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("the source was last observed %s, %.1f s before this failover started: "+
+					"records the source acknowledged after that are not in at_risk_records. If producers could still write to it "+
+					"(a network partition rather than a crash), the real loss is larger; godwit failback recovers those records once the source is reachable",
+					at.UTC().Format(time.RFC3339), age))
+			}
+		}
 		rep.Notes = append(rep.Notes, "at_risk_records = source end offset last observed by the replicator (source_end_observed_at) - replicated offset; records produced after that observation are not known. rpo.bytes is an estimate (at-risk records x average size of the partition's last replicated records); rpo.seconds bounds the age of the oldest unreplicated record (observation time - timestamp of the last replicated record)")
 	}
 	return rep
