@@ -38,8 +38,9 @@ records, RTO phase by phase. drill.prom in --out holds the results as
 Prometheus gauges (node_exporter textfile format). With drill.reports in the
 config and no --out, everything goes to <drill.reports>/<time>-<flow>, where
 godwit audit and godwit replicate read it. The drill runs its own replicator
-for the flow, restricted to the drill topics. Exits 1 when an objective
-(rpo_objective, rto_objective) is missed.`,
+for the flow, restricted to the drill topics. Exits 1 when an objective is
+missed (rpo_objective, rto_objective, or the Kafka Connect check when the
+scenario has a connect block).`,
 		Example: `  # defaults: 1 topic with 6 partitions, source-down fault (needs fault.command on real clusters)
   godwit drill -c godwit.yaml --scenario drill.yaml --out drill-report
 
