@@ -125,12 +125,15 @@ func TestDrillSourceDownKillBroker(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		committed map[TP]int64
-	}{{"the broker's last", last}, {"the one before the broker's last (its answer was lost with the broker)", previous}} {
+	}{
+		{"the broker's last commit", last},
+		{"the commit before the broker's last (the broker stored the last one; its answer died with the broker)", previous},
+	} {
 		pos := groupPositions{map[string]map[TP]int64{group: c.committed}, translated}
 		u, l, tr := pc.replaySplit(pos, offsetOf)
 		if sum(u) == rep.Totals.ReplayedUncommitted && sum(l) == rep.Totals.ReplayedCheckpointLag && sum(tr) == rep.Totals.ReplayedTranslation {
 			chosen = pos
-			t.Logf("the report's replay split matches the test's own with %s commit of group %s on the source", c.name, group)
+			t.Logf("group %s: the report's replay split matches the test's own count with %s", group, c.name)
 			break
 		}
 	}
