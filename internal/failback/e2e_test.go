@@ -273,124 +273,8 @@ func testFailback(t *testing.T, p testkit.Pair, unplanned bool) {
 	if err == nil {
 		t.Fatalf("interrupted failback returned no error")
 	}
-	fb, err := journal.ReadFailbackState(ctxFor(t, 30*time.Second), dcl, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var copiedBefore int64
-	for _, tp := range fb.Tail {
-		copiedBefore += tp.Copied
-	}
-	if copiedBefore == 0 || copiedBefore >= missingAtFailover {
-		t.Fatalf("the interruption did not happen mid-copy: %d of %d copied", copiedBefore, missingAtFailover)
-	}
-	t.Logf("failback interrupted after %d of %d tail records were committed", copiedBefore, missingAtFailover)
-	// Second run: finishes the tail, catches A up with B, producers and
-	// consumers still on B.
-	rep, err := failback.Run(ctxFor(t, 3*time.Minute), failback.Options{Config: cfg, Flow: f, Timeout: 2 * time.Minute, Logger: logger()})
-	if err != nil {
-		t.Fatalf("failback: %v", err)
-	}
-	if rep.Waiting == "" || rep.FinishedAt != nil {
-		t.Fatalf("failback without --switch should wait for the switch: %+v", rep)
-	}
-	t.Logf("tail: planned %d offsets, copied %d records (checker: %d missing at failover), filtered %d; reverse: copied %d, loop-filtered %d",
-		rep.TailRecords.Planned, rep.TailRecords.Copied, missingAtFailover, rep.TailRecords.Filtered, rep.Reverse.Copied, rep.Reverse.LoopFiltered)
-	if rep.TailRecords.Copied != missingAtFailover {
-		t.Errorf("tail copied %d, checker missing at failover %d", rep.TailRecords.Copied, missingAtFailover)
-	}
-	if rep.Reverse.Copied != int64(prodB.Ledger().Len()) {
-		t.Errorf("reverse copied %d, produced on B %d", rep.Reverse.Copied, prodB.Ledger().Len())
-	}
-	// Consumers on B read everything, including the recovered late
-	// records, then stop: the drained group's position is B's end.
-	commit(t, p.Secondary, drained, endOffsets(t, p.Secondary, topic), topic)
-
-	rep, err = failback.Run(ctxFor(t, 3*time.Minute), failback.Options{Config: cfg, Flow: f, Timeout: 2 * time.Minute, Logger: logger(),
-		Groups: regexp.MustCompile("^(?:" + regexp.QuoteMeta(idle) + "|" + regexp.QuoteMeta(drained) + ")$")})
-	if err != nil {
-		t.Fatalf("failback --switch: %v", err)
-	}
-	if rep.FinishedAt == nil || len(rep.Restored) != 1 || len(rep.Runs) != 3 {
-		b, _ := json.MarshalIndent(rep, "", " ")
-		t.Fatalf("failback not finished: %s", b)
-	}
-	committed := map[string]bool{}
-	for _, g := range rep.Groups {
-		committed[g.Group] = g.Committed
-		for _, gp := range g.Partitions {
-			if gp.Replay != 0 || gp.Untranslate != "" {
-				t.Errorf("group %s partition %d: %+v", g.Group, gp.Partition, gp)
-			}
-		}
-	}
-	if !committed[idle] || !committed[drained] {
-		b, _ := json.MarshalIndent(rep.Groups, "", " ")
-		t.Fatalf("groups not committed on A: %s", b)
-	}
-	st, err := journal.ReadFlowState(ctxFor(t, 30*time.Second), dcl, f)
-	if err != nil || st.FailedOver(topic) {
-		t.Fatalf("journal still marks %s failed over: %v", topic, err)
-	}
-
-	// Every acknowledged record of either side is on both clusters,
-	// exactly once, in order.
-	for _, c := range []struct {
-		name   string
-		e      testkit.Endpoint
-		ledger *workload.Ledger
-	}{
-		{"A's records on A", p.Primary, prodA.Ledger()},
-		{"A's records on B", p.Secondary, prodA.Ledger()},
-		{"B's records on A", p.Primary, prodB.Ledger()},
-		{"B's records on B", p.Secondary, prodB.Ledger()},
-	} {
-		r := check(t, c.e, c.ledger, topic, parts)
-		t.Logf("%s: expected %d found %d missing %d duplicates %d other_runs %d", c.name, r.Expected, r.Found, r.Missing, r.Duplicates, r.OtherRuns)
-		if !r.OK() {
-			t.Errorf("%s:\n%s", c.name, r)
-		}
-	}
-
-	// Groups resume on A: the idle one at record 20 of A's ledger, the
-	// drained one at the first record written on A after the failback.
-	before := ledgerLen(prodA.Ledger())
-	if err := prodA.Produce(ctxFor(t, time.Minute), 300); err != nil {
-		t.Fatal(err)
-	}
-	replay, skip := int64(0), int64(0)
-	for group, want := range map[string]map[int32]int64{idle: {0: 20, 1: 20, 2: 20}, drained: before} {
-		first := resume(t, p.Primary, group, topic, parts)
-		for part := range int32(parts) {
-			id, ok := first[part]
-			if !ok || id.Run != prodA.Ledger().RunID() {
-				t.Fatalf("group %s partition %d: first record %v (ledger A run %d)", group, part, id, prodA.Ledger().RunID())
-			}
-			if id.Seq < want[part] {
-				replay += want[part] - id.Seq
-			} else {
-				skip += id.Seq - want[part]
-			}
-		}
-	}
-	t.Logf("groups resumed on A: replay=%d skip=%d", replay, skip)
-	if replay != 0 || skip != 0 {
-		t.Fatalf("replay=%d skip=%d, want 0/0", replay, skip)
-	}
-
-	// The restored A->B flow copies A's new records, not the tail again
-	// and not B's records back.
-	r, err := workload.WaitFor(ctxFor(t, 2*time.Minute), testkit.Client(t, p.Secondary), prodA.Ledger(), workload.CheckConfig{Topic: topic, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}}, 200*time.Millisecond)
-	if err != nil || !r.OK() {
-		t.Fatalf("A->B after failback: %v\n%s", err, r)
-	}
-	time.Sleep(2 * time.Second)
-	if r := check(t, p.Secondary, prodB.Ledger(), topic, parts); !r.OK() {
-		t.Fatalf("B's records on B after A->B resumed:\n%s", r)
-	}
-	if r := check(t, p.Secondary, prodA.Ledger(), topic, parts); !r.OK() {
-		t.Fatalf("A's records on B after A->B resumed:\n%s", r)
-	}
+	finishFailback(t, failbackRun{p: p, cfg: cfg, f: f, dcl: dcl, prodA: prodA, prodB: prodB,
+		topic: topic, parts: parts, idle: idle, drained: drained, missingAtFailover: missingAtFailover})
 }
 
 // TestFailbackQuarantine: with --tail quarantine the tail goes to
@@ -518,4 +402,155 @@ func TestFailbackResumesAfterKill(t *testing.T) {
 			}
 		}
 	})
+}
+
+// failbackRun is what finishFailback needs from a test that has failed
+// over, written on B and interrupted a first failback mid-tail.
+type failbackRun struct {
+	p                 testkit.Pair
+	cfg               *config.Config
+	f                 *config.Flow
+	dcl               *kgo.Client
+	prodA, prodB      *workload.Producer
+	topic             string
+	parts             int32
+	idle, drained     string
+	missingAtFailover int64
+}
+
+// finishFailback checks the interrupted run's committed progress, runs
+// failback to the switch and through it, and checks every record of both
+// sides is on both clusters exactly once, the groups resume on A with no
+// replay or skip, and the restored A->B flow copies only A's new records.
+func finishFailback(t *testing.T, v failbackRun) {
+	t.Helper()
+	p, cfg, f, dcl, prodA, prodB := v.p, v.cfg, v.f, v.dcl, v.prodA, v.prodB
+	topic, parts, idle, drained, missingAtFailover := v.topic, v.parts, v.idle, v.drained, v.missingAtFailover
+	// EndTransaction returns before the broker has written the commit
+	// markers, so a read_committed reader may see the committed tail
+	// progress a moment later (the next failback run is safe: its
+	// InitProducerID completes the commit first).
+	var copiedBefore int64
+	testkit.Eventually(t, 30*time.Second, func() (bool, string) {
+		fb, err := journal.ReadFailbackState(context.Background(), dcl, f)
+		if err != nil {
+			return false, err.Error()
+		}
+		copiedBefore = 0
+		for _, tp := range fb.Tail {
+			copiedBefore += tp.Copied
+		}
+		return copiedBefore > 0, "the failback state on B shows no tail record copied"
+	})
+	if copiedBefore >= missingAtFailover {
+		t.Fatalf("the interruption did not happen mid-copy: %d of %d copied", copiedBefore, missingAtFailover)
+	}
+	t.Logf("failback interrupted after %d of %d tail records were committed", copiedBefore, missingAtFailover)
+	// Second run: finishes the tail, catches A up with B, producers and
+	// consumers still on B.
+	rep, err := failback.Run(ctxFor(t, 3*time.Minute), failback.Options{Config: cfg, Flow: f, Timeout: 2 * time.Minute, Logger: logger()})
+	if err != nil {
+		t.Fatalf("failback: %v", err)
+	}
+	if rep.Waiting == "" || rep.FinishedAt != nil {
+		t.Fatalf("failback without --switch should wait for the switch: %+v", rep)
+	}
+	t.Logf("tail: planned %d offsets, copied %d records (checker: %d missing at failover), filtered %d; reverse: copied %d, loop-filtered %d",
+		rep.TailRecords.Planned, rep.TailRecords.Copied, missingAtFailover, rep.TailRecords.Filtered, rep.Reverse.Copied, rep.Reverse.LoopFiltered)
+	if rep.TailRecords.Copied != missingAtFailover {
+		t.Errorf("tail copied %d, checker missing at failover %d", rep.TailRecords.Copied, missingAtFailover)
+	}
+	if rep.Reverse.Copied != int64(prodB.Ledger().Len()) {
+		t.Errorf("reverse copied %d, produced on B %d", rep.Reverse.Copied, prodB.Ledger().Len())
+	}
+	// Consumers on B read everything, including the recovered late
+	// records, then stop: the drained group's position is B's end.
+	commit(t, p.Secondary, drained, endOffsets(t, p.Secondary, topic), topic)
+
+	rep, err = failback.Run(ctxFor(t, 3*time.Minute), failback.Options{Config: cfg, Flow: f, Timeout: 2 * time.Minute, Logger: logger(),
+		Groups: regexp.MustCompile("^(?:" + regexp.QuoteMeta(idle) + "|" + regexp.QuoteMeta(drained) + ")$")})
+	if err != nil {
+		t.Fatalf("failback --switch: %v", err)
+	}
+	if rep.FinishedAt == nil || len(rep.Restored) != 1 || len(rep.Runs) != 3 {
+		b, _ := json.MarshalIndent(rep, "", " ")
+		t.Fatalf("failback not finished: %s", b)
+	}
+	committed := map[string]bool{}
+	for _, g := range rep.Groups {
+		committed[g.Group] = g.Committed
+		for _, gp := range g.Partitions {
+			if gp.Replay != 0 || gp.Untranslate != "" {
+				t.Errorf("group %s partition %d: %+v", g.Group, gp.Partition, gp)
+			}
+		}
+	}
+	if !committed[idle] || !committed[drained] {
+		b, _ := json.MarshalIndent(rep.Groups, "", " ")
+		t.Fatalf("groups not committed on A: %s", b)
+	}
+	st, err := journal.ReadFlowState(ctxFor(t, 30*time.Second), dcl, f)
+	if err != nil || st.FailedOver(topic) {
+		t.Fatalf("journal still marks %s failed over: %v", topic, err)
+	}
+
+	// Every acknowledged record of either side is on both clusters,
+	// exactly once, in order.
+	for _, c := range []struct {
+		name   string
+		e      testkit.Endpoint
+		ledger *workload.Ledger
+	}{
+		{"A's records on A", p.Primary, prodA.Ledger()},
+		{"A's records on B", p.Secondary, prodA.Ledger()},
+		{"B's records on A", p.Primary, prodB.Ledger()},
+		{"B's records on B", p.Secondary, prodB.Ledger()},
+	} {
+		r := check(t, c.e, c.ledger, topic, parts)
+		t.Logf("%s: expected %d found %d missing %d duplicates %d other_runs %d", c.name, r.Expected, r.Found, r.Missing, r.Duplicates, r.OtherRuns)
+		if !r.OK() {
+			t.Errorf("%s:\n%s", c.name, r)
+		}
+	}
+
+	// Groups resume on A: the idle one at record 20 of A's ledger, the
+	// drained one at the first record written on A after the failback.
+	before := ledgerLen(prodA.Ledger())
+	if err := prodA.Produce(ctxFor(t, time.Minute), 300); err != nil {
+		t.Fatal(err)
+	}
+	replay, skip := int64(0), int64(0)
+	for group, want := range map[string]map[int32]int64{idle: {0: 20, 1: 20, 2: 20}, drained: before} {
+		first := resume(t, p.Primary, group, topic, parts)
+		for part := range int32(parts) {
+			id, ok := first[part]
+			if !ok || id.Run != prodA.Ledger().RunID() {
+				t.Fatalf("group %s partition %d: first record %v (ledger A run %d)", group, part, id, prodA.Ledger().RunID())
+			}
+			if id.Seq < want[part] {
+				replay += want[part] - id.Seq
+			} else {
+				skip += id.Seq - want[part]
+			}
+		}
+	}
+	t.Logf("groups resumed on A: replay=%d skip=%d", replay, skip)
+	if replay != 0 || skip != 0 {
+		t.Fatalf("replay=%d skip=%d, want 0/0", replay, skip)
+	}
+
+	// The restored A->B flow copies A's new records. It copies each
+	// partition in offset order, so once they are on B it has passed the
+	// tail and B's replicated-back records on A: had it copied either,
+	// the checks below would count duplicates.
+	r, err := workload.WaitFor(ctxFor(t, 2*time.Minute), dcl, prodA.Ledger(), workload.CheckConfig{Topic: topic, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}}, 200*time.Millisecond)
+	if err != nil || !r.OK() {
+		t.Fatalf("A->B after failback: %v\n%s", err, r)
+	}
+	if r := check(t, p.Secondary, prodB.Ledger(), topic, parts); !r.OK() {
+		t.Fatalf("B's records on B after A->B resumed:\n%s", r)
+	}
+	if r := check(t, p.Secondary, prodA.Ledger(), topic, parts); !r.OK() {
+		t.Fatalf("A's records on B after A->B resumed:\n%s", r)
+	}
 }
