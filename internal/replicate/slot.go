@@ -547,22 +547,7 @@ func (s *session) copy(ctx context.Context, tp TP, st *partState, r *kgo.Record,
 		}
 		s.inTxn = true
 	}
-	headers := r.Headers
-	if !hasOrigin {
-		headers = make([]kgo.RecordHeader, 0, len(r.Headers)+4)
-		headers = append(headers, r.Headers...)
-		headers = append(headers, naming.OriginHeaders(naming.Origin{
-			Cluster: f.cfg.Source, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
-		})...)
-	}
-	out := &kgo.Record{
-		Topic: st.target, Partition: r.Partition,
-		Key: r.Key, Value: r.Value, Headers: headers, Timestamp: r.Timestamp,
-	}
-	size := len(r.Key) + len(r.Value)
-	for _, h := range r.Headers {
-		size += len(h.Key) + len(h.Value)
-	}
+	out, size := replica(r, f.cfg.Source, st.target, hasOrigin)
 	*bytes += size
 	s.batchRecs = append(s.batchRecs, batchRec{topic: tp.Topic, bytes: size, ts: r.Timestamp})
 	offset := r.Offset
@@ -576,6 +561,34 @@ func (s *session) copy(ctx context.Context, tp TP, st *partState, r *kgo.Record,
 	st.pending = r.Offset + 1
 	st.lastTS = r.Timestamp
 	return nil
+}
+
+// replica is the record produced to targetTopic for source record r:
+// partition, key (nil stays nil), value (tombstones stay tombstones),
+// headers in order and timestamp unchanged, plus the provenance headers
+// unless r already has them (hasOrigin, from naming.OriginOf: the origin
+// is where the record was first produced). size is r's key, value and
+// header bytes, what a batch and the bytes metric count. It runs once per
+// replicated record, so it is kept pure for the microbenchmark that
+// guards its allocations (copy_bench_test.go).
+func replica(r *kgo.Record, sourceCluster, targetTopic string, hasOrigin bool) (out *kgo.Record, size int) {
+	headers := r.Headers
+	if !hasOrigin {
+		headers = make([]kgo.RecordHeader, 0, len(r.Headers)+4)
+		headers = append(headers, r.Headers...)
+		headers = append(headers, naming.OriginHeaders(naming.Origin{
+			Cluster: sourceCluster, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
+		})...)
+	}
+	out = &kgo.Record{
+		Topic: targetTopic, Partition: r.Partition,
+		Key: r.Key, Value: r.Value, Headers: headers, Timestamp: r.Timestamp,
+	}
+	size = len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		size += len(h.Key) + len(h.Value)
+	}
+	return out, size
 }
 
 func (s *session) addMapping(tp TP, m mapping) {
