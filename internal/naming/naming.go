@@ -135,12 +135,30 @@ func OriginOf(headers []kgo.RecordHeader) (Origin, bool) {
 // OriginHeaders returns the provenance headers for a record read from
 // the source at topic/partition/offset.
 func OriginHeaders(o Origin) []kgo.RecordHeader {
-	return []kgo.RecordHeader{
-		{Key: HeaderOriginCluster, Value: []byte(o.Cluster)},
-		{Key: HeaderOriginTopic, Value: []byte(o.Topic)},
-		{Key: HeaderOriginPartition, Value: strconv.AppendInt(nil, int64(o.Partition), 10)},
-		{Key: HeaderOriginOffset, Value: strconv.AppendInt(nil, o.Offset, 10)},
-	}
+	return AppendOriginHeaders(make([]kgo.RecordHeader, 0, 4), o)
+}
+
+// AppendOriginHeaders appends the provenance headers of o to dst. It runs
+// once per replicated record, so the four values share one allocation
+// instead of four; each is capped at its own length, so appending to one
+// value reallocates it rather than overwriting the next.
+func AppendOriginHeaders(dst []kgo.RecordHeader, o Origin) []kgo.RecordHeader {
+	// 11 and 20: the longest decimal int32 and int64, sign included.
+	buf := make([]byte, 0, len(o.Cluster)+len(o.Topic)+11+20)
+	buf = append(buf, o.Cluster...)
+	c := len(buf)
+	buf = append(buf, o.Topic...)
+	t := len(buf)
+	buf = strconv.AppendInt(buf, int64(o.Partition), 10)
+	p := len(buf)
+	buf = strconv.AppendInt(buf, o.Offset, 10)
+	n := len(buf)
+	return append(dst,
+		kgo.RecordHeader{Key: HeaderOriginCluster, Value: buf[:c:c]},
+		kgo.RecordHeader{Key: HeaderOriginTopic, Value: buf[c:t:t]},
+		kgo.RecordHeader{Key: HeaderOriginPartition, Value: buf[t:p:p]},
+		kgo.RecordHeader{Key: HeaderOriginOffset, Value: buf[p:n:n]},
+	)
 }
 
 // Internal topic names for a flow on its target cluster.
