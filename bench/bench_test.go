@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -234,5 +236,119 @@ func TestWANProxyDelay(t *testing.T) {
 	}
 	if rtt < 2*delay || rtt > 2*delay+time.Second {
 		t.Fatalf("round trip %v, want about %v", rtt, 2*delay)
+	}
+}
+
+// TestRawJSONRoundTrip checks that the raw results keep every measurement
+// exactly (durations in nanoseconds, replay per partition) under the
+// documented names, and decode back to what was written.
+func TestRawJSONRoundTrip(t *testing.T) {
+	eos := result{
+		Name: "godwit-eos", Elapsed: 2*time.Second + 7, Records: 1000, Bytes: 2e9, Counted: 1000,
+		CPU: 10*time.Second + 3, PeakRSS: 123 << 20,
+		LatencyN: 5000, LatencyP50: 41*time.Millisecond + 1, LatencyP99: 97*time.Millisecond + 2, LatencyMax: time.Second + 3, LatencyRateMBps: 9.97,
+		Replay: []replayRow{{Depth: "50%", Partitions: 2, NoCk: 1, Stale: 0, Replayed: 3, MaxPart: 3, Skipped: 0, Note: "n",
+			Parts: []replayPart{
+				{Partition: 0, Group: 500, Upstream: 500, Downstream: 497, Replayed: 3},
+				{Partition: 1, Group: 400, Upstream: -1, Downstream: -1},
+			}}},
+		ReplayRead: 17 * time.Second, ReplaySettle: 17 * time.Second,
+	}
+	failed := result{Name: "mm2-default", Err: "boom", Counted: -1}
+	rep := report{
+		Preset: "mid", Section: "results-mid", P: preset{records: 1000, size: 1024, partitions: 2, latencyDur: 30 * time.Second},
+		Command: "go run ./bench -preset mid", Started: time.Date(2026, 11, 27, 8, 31, 0, 0, time.UTC),
+		MachineInfo: machineInfo{CPUs: 2, CPUModel: "AMD EPYC", MemBytes: 8 << 30, OS: "linux", Arch: "amd64"},
+		Versions:    versions{Go: "go1.26.8", Java: "openjdk 17", Godwit: "9d3b50c-dirty", MirrorMaker2: "4.3.1", KafkaSource: "v4.1", KafkaTarget: "v4.1"},
+		Settings: runSettings{Contenders: []string{"godwit-eos", "mm2-default"}, Primary: "p:1", Secondary: "s:2", Verify: true,
+			Timeout: 30 * time.Minute, Replay: true, Latency: &rawLatency{RateMBps: 10, Duration: 30 * time.Second, Warmup: 5 * time.Second},
+			WAN: &rawWAN{DelayOneWay: 25 * time.Millisecond, Listen: "l:1", Upstream: "u:2"}},
+		LoadTime: 3 * time.Second, LoadMBps: 341.3,
+		Results:    []result{eos, failed},
+		Contenders: []*contender{{name: "godwit-eos", settings: "delivery exactly-once"}, {name: "mm2-default", settings: "defaults"}},
+	}
+	raw := rep.raw()
+	b, err := json.Marshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back rawReport
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, raw) {
+		t.Fatalf("round trip changed the results:\n got %+v\nwant %+v", back, raw)
+	}
+	if back.Contenders[0].result.Elapsed != eos.Elapsed || back.Contenders[0].Settings != "delivery exactly-once" {
+		t.Fatalf("contender 0 = %+v", back.Contenders[0])
+	}
+
+	// The names tools read.
+	var doc struct {
+		Schema     int `json:"schema"`
+		Contenders []map[string]any
+		Settings   map[string]any
+		Versions   map[string]any
+		Load       map[string]any
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	c := doc.Contenders[0]
+	for k, want := range map[string]any{
+		"name": "godwit-eos", "elapsed_ns": float64(2e9 + 7), "mb_per_s": eos.MBps(), "records_per_s": eos.RecPerSec(),
+		"cpu_ns": float64(10e9 + 3), "cpu_s_per_gb": eos.CPUPerGB(), "peak_rss_bytes": float64(123 << 20),
+		"latency_p50_ns": float64(41e6 + 1), "latency_p99_ns": float64(97e6 + 2), "latency_max_ns": float64(1e9 + 3),
+		"replay_read_after_ns": float64(17e9), "settings": "delivery exactly-once",
+	} {
+		if c[k] != want {
+			t.Errorf("contenders[0].%s = %v, want %v", k, c[k], want)
+		}
+	}
+	parts := c["replay"].([]any)[0].(map[string]any)["per_partition"].([]any)
+	if len(parts) != 2 || parts[1].(map[string]any)["checkpoint_downstream"] != float64(-1) {
+		t.Errorf("replay per partition = %v", parts)
+	}
+	if doc.Contenders[1]["error"] != "boom" {
+		t.Errorf("failed contender = %v", doc.Contenders[1])
+	}
+	if doc.Schema != rawSchema || doc.Versions["godwit"] != "9d3b50c-dirty" || doc.Load["mb_per_s"] != 341.3 ||
+		doc.Settings["latency"].(map[string]any)["rate_mb_per_s"] != float64(10) || doc.Settings["wan"].(map[string]any)["delay_one_way_ns"] != float64(25e6) {
+		t.Errorf("schema %d, versions %v, load %v, settings %v", doc.Schema, doc.Versions, doc.Load, doc.Settings)
+	}
+
+	rep.RawJSON = "benchmarks/results-mid.json"
+	if md := rep.markdown(); !strings.Contains(md, "[`benchmarks/results-mid.json`](benchmarks/results-mid.json)") {
+		t.Errorf("Markdown does not link the raw results:\n%s", md)
+	}
+}
+
+func TestRawJSONPath(t *testing.T) {
+	for _, c := range []struct{ flag, out, want string }{
+		{"", "docs/benchmarks.md", "/r/docs/benchmarks/results-mid.json"},
+		{"", "/abs/b.md", "/abs/b/results-mid.json"},
+		{"", "", ""},
+		{"none", "docs/benchmarks.md", ""},
+		{"x.json", "", "/r/x.json"},
+		{"/tmp/x.json", "docs/benchmarks.md", "/tmp/x.json"},
+	} {
+		if got := rawJSONPath("/r", c.flag, c.out, "results-mid"); got != c.want {
+			t.Errorf("rawJSONPath(-json %q, -out %q) = %q, want %q", c.flag, c.out, got, c.want)
+		}
+	}
+}
+
+func TestMM2Version(t *testing.T) {
+	d := t.TempDir()
+	for _, f := range []string{"connect-mirror-client-4.3.1.jar", "connect-mirror-4.3.1.jar", "kafka-clients-4.3.1.jar"} {
+		if err := os.WriteFile(filepath.Join(d, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := mm2Version(d); v != "4.3.1" {
+		t.Fatalf("mm2Version = %q", v)
+	}
+	if v := mm2Version(t.TempDir()); v != "" {
+		t.Fatalf("no jars: %q", v)
 	}
 }

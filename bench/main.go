@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -75,6 +74,7 @@ func run() error {
 	wanListen := flag.String("wan-listen", "", "address the latency proxy listens on: the source's WAN listener must advertise it (scripts/kafka.sh GODWIT_KAFKA_WAN_ADVERTISED_PORT)")
 	wanUpstream := flag.String("wan-upstream", "", "the source broker's WAN listener (scripts/kafka.sh GODWIT_KAFKA_WAN_PORT) the proxy forwards to")
 	section := flag.String("section", "", "results section of -out to replace (default: results-<preset>)")
+	jsonOut := flag.String("json", "", "file for the raw results as JSON (relative: from the repository root); default with -out: <out without .md>/<section>.json, e.g. docs/benchmarks/results-mid.json; none: not written")
 	mm2Libs := flag.String("mm2-libs", "", "MirrorMaker 2 classpath folder (default: <repo>/.cache/connect-mirror-4.3.1/libs, fetched by scripts/kafka.sh)")
 	flag.Parse()
 
@@ -225,29 +225,61 @@ func run() error {
 		results = append(results, r)
 	}
 
+	id := *section
+	if id == "" {
+		id = "results-" + *presetName
+	}
+	withMM2 := false
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.name)
+		withMM2 = withMM2 || strings.HasPrefix(c.name, "mm2")
+	}
+	settings := runSettings{
+		Contenders: names, Primary: *primary, Secondary: *secondary, Verify: *verify,
+		Timeout: *timeout, Replay: *replay, CheckpointWait: *ckWait,
+	}
+	if lat != nil {
+		settings.Latency = &rawLatency{RateMBps: lat.rate, Duration: lat.dur, Warmup: lat.warmup}
+	}
+	if wan != nil {
+		settings.WAN = &rawWAN{DelayOneWay: wan.delay, Listen: wan.listen, Upstream: wan.upstream}
+	}
+	mi, vers := probeMachine(), probeVersions(ctx, root, *mm2Libs, withMM2, e.srcAdm, e.dstAdm)
 	rep := report{
-		Preset: *presetName, P: p, Command: commandLine(), Started: time.Now(),
+		Preset: *presetName, Section: id, P: p, Command: commandLine(), Started: time.Now(),
 		LoadTime: loadTime, LoadMBps: loadMBps, Results: results, Contenders: cs, Latency: lat,
-		Machine: machine(), WAN: wan,
+		Machine: mi.describe(vers), MachineInfo: mi, Versions: vers, Settings: settings, WAN: wan,
+	}
+	var mdPath string
+	if *out != "" {
+		mdPath = *out
+		if !filepath.IsAbs(mdPath) {
+			mdPath = filepath.Join(root, mdPath)
+		}
+	}
+	jsonPath := rawJSONPath(root, *jsonOut, *out, id)
+	if jsonPath != "" && mdPath != "" {
+		if rel, err := filepath.Rel(filepath.Dir(mdPath), jsonPath); err == nil && !strings.HasPrefix(rel, "..") {
+			rep.RawJSON = filepath.ToSlash(rel)
+		}
 	}
 	md := rep.markdown()
 	fmt.Println(md)
 	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted: %s not written", *out)
+		return fmt.Errorf("interrupted: %s not written", strings.TrimSpace(*out+" "+jsonPath))
 	}
-	if *out != "" {
-		path := *out
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(root, path)
-		}
-		id := *section
-		if id == "" {
-			id = "results-" + *presetName
-		}
-		if err := replaceSection(path, id, md); err != nil {
+	if jsonPath != "" {
+		if err := writeRawJSON(jsonPath, rep.raw()); err != nil {
 			return err
 		}
-		logf("wrote %s", path)
+		logf("wrote %s", jsonPath)
+	}
+	if mdPath != "" {
+		if err := replaceSection(mdPath, id, md); err != nil {
+			return err
+		}
+		logf("wrote %s", mdPath)
 	}
 	return nil
 }
@@ -279,32 +311,4 @@ func commandLine() string {
 		args = append(args, fmt.Sprintf("-%s %s", f.Name, f.Value))
 	})
 	return strings.Join(args, " ")
-}
-
-// machine describes the host for the report.
-func machine() string {
-	mem := ""
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
-				var kb float64
-				fmt.Sscan(f[1], &kb)
-				mem = fmt.Sprintf("%.0f GiB RAM", kb/(1<<20))
-			}
-		}
-	}
-	cpu := ""
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	java := ""
-	if o, err := exec.Command("java", "-version").CombinedOutput(); err == nil {
-		java = strings.SplitN(strings.TrimSpace(string(o)), "\n", 2)[0]
-	}
-	return fmt.Sprintf("%d CPUs (%s), %s, %s/%s, %s, %s", runtime.NumCPU(), cpu, mem, runtime.GOOS, runtime.GOARCH, runtime.Version(), java)
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -248,14 +250,27 @@ func readAll(ctx context.Context, adm *kadm.Client, addr, topic string, f func(*
 
 // replayRow is one contender x depth result.
 type replayRow struct {
-	Depth      string
-	Partitions int   // partitions of the topic
-	NoCk       int   // partitions without a checkpoint
-	Stale      int   // partitions whose checkpoint's upstream offset is not the group's
-	Replayed   int64 // sum over partitions
-	MaxPart    int64 // largest per partition
-	Skipped    int64
-	Note       string
+	Depth      string       `json:"depth"`
+	Partitions int          `json:"partitions"`    // partitions of the topic
+	NoCk       int          `json:"no_checkpoint"` // partitions without a checkpoint
+	Stale      int          `json:"stale"`         // partitions whose checkpoint's upstream offset is not the group's
+	Replayed   int64        `json:"replayed"`      // sum over partitions
+	MaxPart    int64        `json:"replayed_max"`  // largest per partition
+	Skipped    int64        `json:"skipped"`
+	Note       string       `json:"note,omitempty"`
+	Parts      []replayPart `json:"per_partition"` // by partition; the table shows only the sums
+}
+
+// replayPart is one partition of a replayRow.
+type replayPart struct {
+	Partition int32 `json:"partition"`
+	Group     int64 `json:"group_offset"` // S, committed on the source
+	// Upstream and Downstream are the newest checkpoint's source and
+	// target offsets (-1: no checkpoint, and nothing counted).
+	Upstream   int64 `json:"checkpoint_upstream"`
+	Downstream int64 `json:"checkpoint_downstream"`
+	Replayed   int64 `json:"replayed"`
+	Skipped    int64 `json:"skipped"`
 }
 
 // replayPhase waits for the contender's checkpoints of the depth groups
@@ -292,6 +307,7 @@ func replayPhase(ctx context.Context, e *env, c *contender, committed map[string
 				ck, ok := cks[g][p]
 				if !ok {
 					row.NoCk++
+					row.Parts = append(row.Parts, replayPart{Partition: p, Group: s, Upstream: -1, Downstream: -1})
 					perfect = false
 					continue
 				}
@@ -299,6 +315,7 @@ func replayPhase(ctx context.Context, e *env, c *contender, committed map[string
 					row.Stale++
 				}
 				r, sk := replayCount(prov[p], end[p], s, ck.Downstream)
+				row.Parts = append(row.Parts, replayPart{Partition: p, Group: s, Upstream: ck.Upstream, Downstream: ck.Downstream, Replayed: r, Skipped: sk})
 				row.Replayed += r
 				row.MaxPart = max(row.MaxPart, r)
 				row.Skipped += sk
@@ -306,6 +323,7 @@ func replayPhase(ctx context.Context, e *env, c *contender, committed map[string
 					perfect = false
 				}
 			}
+			slices.SortFunc(row.Parts, func(a, b replayPart) int { return cmp.Compare(a.Partition, b.Partition) })
 			rows = append(rows, row)
 		}
 		if perfect || !time.Now().Before(deadline) {

@@ -9,11 +9,18 @@ import (
 )
 
 type report struct {
-	Preset     string
-	P          preset
-	Command    string
-	Started    time.Time
-	Machine    string
+	Preset      string
+	Section     string // of -out, and the raw results' name
+	P           preset
+	Command     string
+	Started     time.Time
+	Machine     string // one line, from MachineInfo and Versions
+	MachineInfo machineInfo
+	Versions    versions
+	Settings    runSettings
+	// RawJSON is the raw results' path relative to the Markdown file
+	// (empty: not written next to it).
+	RawJSON    string
 	LoadTime   time.Duration
 	LoadMBps   float64
 	Results    []result
@@ -31,6 +38,9 @@ func (r report) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### Preset `%s`: %d records x %d B over %d partitions (%s)\n\n", r.Preset, r.P.records, r.P.size, r.P.partitions, r.Started.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "Command: `%s`\n\n", r.Command)
+	if r.RawJSON != "" {
+		fmt.Fprintf(&b, "Raw measurements (every figure unrounded, replay per partition, settings, versions): [`%s`](%s).\n\n", r.RawJSON, r.RawJSON)
+	}
 	fmt.Fprintf(&b, "Machine: %s. Both Kafka clusters ran on the same machine, and other processes may have been running.\n\n", r.Machine)
 	fmt.Fprintf(&b, "Source loaded in %.2f s (%.1f MB/s, acks=all, idempotent, uncompressed random values).\n\n", r.LoadTime.Seconds(), r.LoadMBps)
 	if r.WAN != nil {

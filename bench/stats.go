@@ -25,27 +25,29 @@ func percentile(xs []time.Duration, p float64) time.Duration {
 	return xs[rank-1]
 }
 
-// result is one contender's measurements.
+// result is one contender's measurements. The JSON names are the raw
+// results' (-json, rawjson.go): durations in nanoseconds, the unit in the
+// name, so nothing is rounded.
 type result struct {
-	Name    string
-	Err     string
-	Elapsed time.Duration // contender process start -> all records visible
-	Records int64         // records the source held
-	Bytes   int64         // payload bytes (key + value) of those records
-	Counted int64         // records a read_committed consumer counted on the target (-1: not verified)
-	CPU     time.Duration
-	PeakRSS uint64
+	Name    string        `json:"name"`
+	Err     string        `json:"error,omitempty"`
+	Elapsed time.Duration `json:"elapsed_ns"` // contender process start -> all records visible
+	Records int64         `json:"records"`    // records the source held
+	Bytes   int64         `json:"bytes"`      // payload bytes (key + value) of those records
+	Counted int64         `json:"counted"`    // records a read_committed consumer counted on the target (-1: not verified)
+	CPU     time.Duration `json:"cpu_ns"`
+	PeakRSS uint64        `json:"peak_rss_bytes"`
 
-	LatencyN        int
-	LatencyP50      time.Duration
-	LatencyP99      time.Duration
-	LatencyMax      time.Duration
-	LatencyRateMBps float64 // achieved produce rate of the latency phase
+	LatencyN        int           `json:"latency_samples"`
+	LatencyP50      time.Duration `json:"latency_p50_ns"`
+	LatencyP99      time.Duration `json:"latency_p99_ns"`
+	LatencyMax      time.Duration `json:"latency_max_ns"`
+	LatencyRateMBps float64       `json:"latency_achieved_mb_per_s"` // achieved produce rate of the latency phase
 
-	Replay       []replayRow // per depth (replay.go)
-	ReplayErr    string
-	ReplayRead   time.Duration // checkpoints read this long after the backlog was complete
-	ReplaySettle time.Duration // the bound on that wait
+	Replay       []replayRow   `json:"replay,omitempty"` // per depth (replay.go)
+	ReplayErr    string        `json:"replay_error,omitempty"`
+	ReplayRead   time.Duration `json:"replay_read_after_ns"` // checkpoints read this long after the backlog was complete
+	ReplaySettle time.Duration `json:"replay_read_bound_ns"` // the bound on that wait
 }
 
 func (r result) MBps() float64 {
