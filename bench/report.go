@@ -39,7 +39,7 @@ func (r report) markdown() string {
 	fmt.Fprintf(&b, "### Preset `%s`: %d records x %d B over %d partitions (%s)\n\n", r.Preset, r.P.records, r.P.size, r.P.partitions, r.Started.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "Command: `%s`\n\n", r.Command)
 	if r.RawJSON != "" {
-		fmt.Fprintf(&b, "Raw measurements (every figure unrounded, replay per partition, settings, versions): [`%s`](%s).\n\n", r.RawJSON, r.RawJSON)
+		fmt.Fprintf(&b, "Raw measurements (every figure unrounded, the settings and versions, and replay per partition when measured): [`%s`](%s).\n\n", r.RawJSON, r.RawJSON)
 	}
 	fmt.Fprintf(&b, "Machine: %s. Both Kafka clusters ran on the same machine, and other processes may have been running.\n\n", r.Machine)
 	fmt.Fprintf(&b, "Source loaded in %.2f s (%.1f MB/s, acks=all, idempotent, uncompressed random values).\n\n", r.LoadTime.Seconds(), r.LoadMBps)
