@@ -44,7 +44,7 @@ through a consumer group on the target cluster.`,
 			if err != nil {
 				return err
 			}
-			srv, err := metrics.Listen(cfg.HTTP.Listen, reg, r.Ready, log)
+			srv, err := metrics.Listen(metrics.Options{Addr: cfg.HTTP.Listen, Registry: reg, Ready: r.Ready, Logger: log, Pprof: cfg.HTTP.Pprof})
 			if err != nil {
 				return err
 			}

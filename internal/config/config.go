@@ -112,6 +112,13 @@ type Flow struct {
 	// CommitInterval is the longest a transaction stays open collecting
 	// records before it is committed.
 	CommitInterval Duration `yaml:"commit_interval" json:"commit_interval"`
+	// MemoryBudget bounds the record bytes this flow's slot workers in one
+	// process hold in their Kafka clients: fetched and not yet copied,
+	// produced and not yet acknowledged. It is split evenly over the
+	// slots the process owns, so it bounds the flow's memory in each
+	// process whatever the backlog; smaller budgets mean smaller
+	// fetches, which cost throughput over high-latency links.
+	MemoryBudget ByteSize `yaml:"memory_budget" json:"memory_budget"`
 
 	// Resolved fields, filled by Validate.
 	Name   string `yaml:"-" json:"name"`
@@ -147,6 +154,11 @@ type Drill struct {
 // HTTP is the metrics/health endpoint.
 type HTTP struct {
 	Listen string `yaml:"listen" json:"listen"`
+	// Pprof serves Go's runtime profiles under /debug/pprof/ on Listen,
+	// for finding where memory or CPU goes in a running replicator. Off
+	// by default: profiles expose internals and a CPU profile costs CPU
+	// while it runs.
+	Pprof bool `yaml:"pprof" json:"pprof"`
 }
 
 // IsEnabled reports whether the flow runs (default true).

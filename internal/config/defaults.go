@@ -18,6 +18,13 @@ const (
 	DefaultSlots              = 16
 	DefaultMaxBatchBytes      = 4 << 20
 	DefaultCommitInterval     = 100 * time.Millisecond
+	// DefaultMemoryBudget keeps a replicator running the default 16
+	// slots under about 100 MiB RSS while catching up a backlog
+	// (measured in docs/operations.md, Sizing).
+	DefaultMemoryBudget ByteSize = 64 << 20
+	// MinSlotMemory is the smallest share of memory_budget a slot may
+	// get: below it fetches are too small to keep up with anything.
+	MinSlotMemory ByteSize = 256 << 10
 	DefaultDialTimeout        = 10 * time.Second
 	DefaultHTTPListen         = "127.0.0.1:9464"
 	DefaultCutoverTimeout     = 30 * time.Second
@@ -111,6 +118,11 @@ func (f *Flow) applyDefaults() {
 	}
 	if f.CommitInterval == 0 {
 		f.CommitInterval = Duration(DefaultCommitInterval)
+	}
+	if f.MemoryBudget == 0 {
+		// Many slots need more than the default: every slot gets at
+		// least its minimum share.
+		f.MemoryBudget = max(DefaultMemoryBudget, ByteSize(max(f.Slots, 1))*MinSlotMemory)
 	}
 	t, fl := true, false
 	for _, p := range []**bool{&f.Enabled, &f.Heartbeats, &f.CreateTopics, &f.SyncTopicConfigs, &f.SyncACLs, &f.SyncGroupOffsets} {

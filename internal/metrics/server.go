@@ -1,5 +1,6 @@
 // Package metrics serves godwit's HTTP endpoints: Prometheus metrics from
-// the process's own registry, liveness and readiness.
+// the process's own registry, liveness and readiness, and, when an operator
+// opts in, Go's runtime profiles.
 package metrics
 
 import (
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,39 +25,63 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
-// Server serves /metrics, /healthz and /readyz.
+// Server serves /metrics, /healthz, /readyz and, opted in, /debug/pprof/.
 type Server struct {
 	srv *http.Server
 	ln  net.Listener
 	log *slog.Logger
 }
 
-// Listen binds addr. ready reports readiness and, when not ready, why.
-func Listen(addr string, reg *prometheus.Registry, ready func() (bool, string), logger *slog.Logger) (*Server, error) {
+// Options are the server's address and dependencies.
+type Options struct {
+	Addr     string
+	Registry *prometheus.Registry
+	// Ready reports readiness and, when not ready, why.
+	Ready  func() (bool, string)
+	Logger *slog.Logger
+	// Pprof serves Go's profiles under /debug/pprof/ (heap, allocs,
+	// goroutine, profile, trace). Off by default: a CPU profile or trace
+	// costs CPU while it runs and the goroutine dump shows internals, so
+	// only an operator who asked for it (http.pprof) gets them.
+	Pprof bool
+}
+
+// Listen binds o.Addr and serves in the background until Close.
+func Listen(o Options) (*Server, error) {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if ok, why := ready(); !ok {
+		if ok, why := o.Ready(); !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "not ready:", why)
 			return
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("http.listen %s: %w (set http.listen to a free address)", addr, err)
+	if o.Pprof {
+		// Registered on this mux, not http.DefaultServeMux (which the
+		// net/http/pprof import also fills), so the profiles are served
+		// only here and only when asked for.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, log: logger.With("component", "http")}
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("http.listen %s: %w (set http.listen to a free address)", o.Addr, err)
+	}
+	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, log: o.Logger.With("component", "http")}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
-	s.log.Info("serving metrics and health", "addr", ln.Addr().String())
+	s.log.Info("serving metrics and health", "addr", ln.Addr().String(), "pprof", o.Pprof)
 	return s, nil
 }
 

@@ -552,6 +552,14 @@ func (f *Flow) OwnsSlot(s int) bool { return f.ownsSlot(s) }
 // Config is the flow's configuration.
 func (f *Flow) Config() *config.Flow { return f.cfg }
 
+// ownedSlotCount is how many of the flow's slots this process runs: they
+// share the flow's memory_budget.
+func (f *Flow) ownedSlotCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.slots)
+}
+
 func (f *Flow) ownsSlot(s int) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

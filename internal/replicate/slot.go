@@ -108,6 +108,13 @@ type session struct {
 	maps     map[TP][]mapping // where the open batch's records landed
 	failures map[TP]error     // produce failures of the open batch
 	firstErr error
+
+	// The slot's share of memory_budget (memory.go): unacked counts
+	// the bytes produced and not yet answered by the target, acked
+	// wakes a produce waiting for room.
+	budget  slotBudget
+	unacked int64
+	acked   chan struct{}
 }
 
 type partState struct {
@@ -125,17 +132,17 @@ func (s *session) run(ctx context.Context) (err error) {
 	f := s.w.f
 	eos := f.cfg.ExactlyOnce()
 	s.limits = map[string]int32{}
+	s.acked = make(chan struct{}, 1)
 	// No RecordDeliveryTimeout: franz-go measures it from the record's
 	// timestamp, which for replicated records is the source's and may
 	// be old. Retries are bounded by the session instead.
 	popts := []kgo.Opt{
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchMaxBytesFn(s.batchLimit),
-		// Memory per slot is bounded by max_batch_bytes: the producer
-		// buffers at most two batches, the consumer fetches two ahead.
-		// Catching up a large backlog then needs no more memory than
-		// steady state.
-		kgo.MaxBufferedBytes(2*f.cfg.MaxBatchBytes + (1 << 20)),
+		// Records in flight to the target are bounded by the slot's
+		// share of memory_budget (reserve, in copy), not by
+		// MaxBufferedBytes: franz-go fails a record larger than that
+		// outright, and the target may accept larger ones.
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.UnknownTopicRetries(5),
 		kgo.MetadataMinAge(250 * time.Millisecond),
@@ -211,6 +218,9 @@ func (s *session) run(ctx context.Context) (err error) {
 			if err := s.syncPartitions(ctx, false); err != nil {
 				return err
 			}
+		}
+		if err := s.rebudget(ctx); err != nil {
+			return err
 		}
 		if err := s.batch(ctx); err != nil {
 			return err
@@ -303,7 +313,7 @@ func (s *session) syncPartitions(ctx context.Context, firstRun bool) error {
 		s.consumed[tp] = struct{}{}
 	}
 	if s.cons == nil {
-		return s.newConsumer(add)
+		return s.newConsumer(ctx, add)
 	}
 	if len(add) > 0 {
 		s.cons.AddConsumePartitions(add)
@@ -367,8 +377,17 @@ func (s *session) batchLimit(topic string) int32 {
 // newConsumer creates the session's source consumer at exact offsets.
 // Offsets never reset on their own: an out-of-range offset is reported
 // to outOfRange, which decides with the operator's interest in mind.
-func (s *session) newConsumer(parts map[string]map[int32]kgo.Offset) error {
+func (s *session) newConsumer(ctx context.Context, parts map[string]map[int32]kgo.Offset) error {
 	f := s.w.f
+	n := 0
+	for _, ps := range parts {
+		n += len(ps)
+	}
+	brokers, err := f.srcAdm.BrokerMetadata(ctx)
+	if err != nil {
+		return kinded("metadata", cluster.Explain(f.opts.Source, fmt.Errorf("flow %s: list source brokers (to size fetches): %w", f.cfg.Name, err)))
+	}
+	s.budget = newSlotBudget(f.cfg, f.ownedSlotCount(), len(brokers.Brokers), n)
 	cl, err := f.opts.Source.Client(fmt.Sprintf("%s-slot-%d-consumer", f.cfg.Name, s.w.slot), f.log,
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Control records (transaction markers) are kept so progress
@@ -376,11 +395,12 @@ func (s *session) newConsumer(parts map[string]map[int32]kgo.Offset) error {
 		// aborted transaction would show lag forever.
 		kgo.KeepControlRecords(),
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
-		// A fetch carries up to two batches, a partition up to one: over
-		// a high-RTT link each round trip must bring a full batch, or
-		// throughput is capped at partition bytes per RTT.
-		kgo.FetchMaxBytes(int32(2*f.cfg.MaxBatchBytes)),
-		kgo.FetchMaxPartitionBytes(int32(f.cfg.MaxBatchBytes)),
+		// Fetch sizes come from the slot's share of memory_budget
+		// (newSlotBudget): franz-go holds one response per broker plus
+		// the one being copied. Over a high-RTT link a slot's
+		// throughput is capped at about fetch bytes per round trip.
+		kgo.FetchMaxBytes(s.budget.fetchBytes),
+		kgo.FetchMaxPartitionBytes(s.budget.partitionBytes),
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.ConsumePartitions(parts),
@@ -548,10 +568,15 @@ func (s *session) copy(ctx context.Context, tp TP, st *partState, r *kgo.Record,
 		s.inTxn = true
 	}
 	out, size := replica(r, f.cfg.Source, st.target, hasOrigin)
+	cost := int64(size) + recordMemOverhead
+	if err := s.reserve(ctx, cost); err != nil {
+		return err
+	}
 	*bytes += size
 	s.batchRecs = append(s.batchRecs, batchRec{topic: tp.Topic, bytes: size, ts: r.Timestamp})
 	offset := r.Offset
 	s.prod.Produce(ctx, out, func(out *kgo.Record, err error) {
+		s.release(cost)
 		if err != nil {
 			s.fail(tp, offset, len(out.Value)+len(out.Key), err)
 			return
