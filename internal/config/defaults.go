@@ -18,10 +18,14 @@ const (
 	DefaultSlots              = 16
 	DefaultMaxBatchBytes      = 4 << 20
 	DefaultCommitInterval     = 100 * time.Millisecond
-	// DefaultMemoryBudget keeps a replicator running the default 16
-	// slots under about 100 MiB RSS while catching up a backlog
-	// (measured in docs/operations.md, Sizing).
-	DefaultMemoryBudget ByteSize = 64 << 20
+	// DefaultMemoryBudget: one replicator running a flow's 16 default
+	// slots peaked at 130-140 MiB RSS catching up a backlog (770 MiB
+	// with the per-slot sizes before budgets), for a third less
+	// exactly-once catch-up throughput on the test machine; 16MiB with
+	// GOMEMLIMIT=70MiB peaked at 88 MiB (docs/operations.md, Sizing).
+	// Smaller budgets mean smaller fetches, which cap throughput over
+	// high-latency links.
+	DefaultMemoryBudget ByteSize = 32 << 20
 	// MinSlotMemory is the smallest share of memory_budget a slot may
 	// get: below it fetches are too small to keep up with anything.
 	MinSlotMemory ByteSize = 256 << 10
