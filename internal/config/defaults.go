@@ -18,14 +18,13 @@ const (
 	DefaultSlots              = 16
 	DefaultMaxBatchBytes      = 4 << 20
 	DefaultCommitInterval     = 100 * time.Millisecond
-	// DefaultMemoryBudget: one replicator running a flow's 16 default
-	// slots peaked at 130-140 MiB RSS catching up a backlog (770 MiB
-	// with the per-slot sizes before budgets), for a third less
-	// exactly-once catch-up throughput on the test machine; 16MiB with
-	// GOMEMLIMIT=70MiB peaked at 88 MiB (docs/operations.md, Sizing).
-	// Smaller budgets mean smaller fetches, which cap throughput over
-	// high-latency links.
-	DefaultMemoryBudget ByteSize = 32 << 20
+	// DefaultMemoryBudget favours a cross-region link over the smallest
+	// footprint: with 16 slots a partition gets about 1 MiB of fetch per
+	// round trip (~14 MB/s at 70 ms RTT; 32MiB would give 256 KiB, ~3.7
+	// MB/s). 32MiB kept one replicator of 16 slots at about 130 MiB RSS,
+	// 16MiB with GOMEMLIMIT=70MiB under 100 MiB (docs/operations.md,
+	// Sizing): set those where memory matters more than WAN throughput.
+	DefaultMemoryBudget ByteSize = 128 << 20
 	// MinSlotMemory is the smallest share of memory_budget a slot may
 	// get: below it fetches are too small to keep up with anything.
 	MinSlotMemory ByteSize = 256 << 10

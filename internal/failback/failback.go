@@ -879,7 +879,7 @@ func ReverseFlow(cfg *config.Config, f *config.Flow, topics []string) (*config.C
 	flows[name] = map[string]any{
 		"naming": config.NamingIdentical, "topics": quoted, "start": config.StartEarliest,
 		"delivery": f.Delivery, "slots": f.Slots, "heartbeats": false, "sync_acls": false,
-		"sync_group_offsets": false, "max_batch_bytes": f.MaxBatchBytes,
+		"sync_group_offsets": false, "max_batch_bytes": f.MaxBatchBytes, "memory_budget": int64(f.MemoryBudget),
 		"commit_interval": f.CommitInterval.D().String(), "refresh_interval": f.RefreshInterval.D().String(),
 	}
 	out, err := yaml.Marshal(doc)
