@@ -27,10 +27,10 @@ const (
 	DefaultMemoryBudget ByteSize = 128 << 20
 	// MinSlotMemory is the smallest share of memory_budget a slot may
 	// get: below it fetches are too small to keep up with anything.
-	MinSlotMemory ByteSize = 256 << 10
-	DefaultDialTimeout        = 10 * time.Second
-	DefaultHTTPListen         = "127.0.0.1:9464"
-	DefaultCutoverTimeout     = 30 * time.Second
+	MinSlotMemory         ByteSize = 256 << 10
+	DefaultDialTimeout             = 10 * time.Second
+	DefaultHTTPListen              = "127.0.0.1:9464"
+	DefaultCutoverTimeout          = 30 * time.Second
 	// A monthly game day, with some slack.
 	DefaultDrillMaxAge          = 30 * 24 * time.Hour
 	DefaultDrillRefreshInterval = time.Minute

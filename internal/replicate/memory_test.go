@@ -17,7 +17,7 @@ func TestSlotBudget(t *testing.T) {
 		name                       string
 		f                          *config.Flow
 		owned, brokers, partitions int
-		want                slotBudget
+		want                       slotBudget
 	}{
 		{
 			// 64 MiB over 16 slots: 4 MiB each; half for fetches, one in
