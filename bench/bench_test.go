@@ -352,3 +352,27 @@ func TestMM2Version(t *testing.T) {
 		t.Fatalf("no jars: %q", v)
 	}
 }
+
+func TestCheckComplete(t *testing.T) {
+	ok := []result{{Name: "godwit-eos", Counted: 100}, {Name: "mm2-default", Counted: 100}}
+	if err := checkComplete(ok, 100, true); err != nil {
+		t.Fatalf("complete run rejected: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		res  []result
+		want string
+	}{
+		{"error", []result{{Name: "mm2-default", Err: "timed out", Counted: -1}}, "mm2-default: timed out"},
+		{"short", []result{{Name: "godwit-alo", Counted: 99}}, "godwit-alo: 99 records"},
+		{"duplicates", []result{{Name: "rawpipe", Counted: 101}}, "rawpipe: 101 records"},
+	} {
+		err := checkComplete(tc.res, 100, true)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err %v, want it to name %q", tc.name, err, tc.want)
+		}
+	}
+	if err := checkComplete([]result{{Name: "godwit-eos", Counted: -1}}, 100, false); err != nil {
+		t.Errorf("unverified run without error rejected: %v", err)
+	}
+}

@@ -67,6 +67,7 @@ func run() error {
 	latDur := flag.Duration("latency-duration", 0, "length of the latency phase (0: the preset's)")
 	latWarm := flag.Duration("latency-warmup", 5*time.Second, "records produced in the first part of the latency phase are not measured")
 	verify := flag.Bool("verify", true, "count the target's records with a read_committed consumer after each backlog run")
+	check := flag.Bool("check", false, "exit 1 unless every contender replicated every record (with -verify: counted exactly the loaded records on the target); for CI, where numbers are not asserted")
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up on a contender after this long")
 	replay := flag.Bool("replay", true, "commit source groups at head / 50% / 10% before each contender and measure replay after failover from its checkpoints")
 	ckWait := flag.Duration("checkpoint-wait", 0, "read checkpoints at the latest this long after the backlog is complete (0: godwit 2 x checkpoint interval + 15 s = 17 s; MM2 checkpoint interval + offset.flush.interval.ms (60 s) + 15 s: default 135 s, tuned 80 s)")
@@ -280,6 +281,27 @@ func run() error {
 			return err
 		}
 		logf("wrote %s", mdPath)
+	}
+	if *check {
+		return checkComplete(results, e.records, *verify)
+	}
+	return nil
+}
+
+// checkComplete is -check: every contender finished its backlog and, when
+// verified, the target holds exactly the loaded records.
+func checkComplete(results []result, records int64, verified bool) error {
+	var bad []string
+	for _, r := range results {
+		switch {
+		case r.Err != "":
+			bad = append(bad, fmt.Sprintf("%s: %s", r.Name, r.Err))
+		case verified && r.Counted != records:
+			bad = append(bad, fmt.Sprintf("%s: %d records on the target (read_committed), loaded %d", r.Name, r.Counted, records))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("not every contender replicated every record:\n  %s", strings.Join(bad, "\n  "))
 	}
 	return nil
 }

@@ -143,4 +143,19 @@ phase_done go-test "$t"
 if ((rc != 0)); then
 	say "go test failed (exit $rc); broker logs: scripts/kafka.sh logs"
 fi
+
+# ---- benchmark smoke (issue #9): every contender (raw pipe, godwit both
+# modes, MirrorMaker 2 default and tuned) replicates the smoke backlog on the
+# real pair; -check fails unless each put exactly every record on the
+# target. Numbers are printed, never asserted. GODWIT_SKIP_BENCH=1 skips it.
+if ((rc == 0)) && [[ "${GODWIT_SKIP_KAFKA:-0}" != 1 && "${GODWIT_SKIP_BENCH:-0}" != 1 ]]; then
+	t="$EPOCHREALTIME"
+	say "go run ./bench -preset smoke -check (all contenders, loopback)"
+	go run ./bench -preset smoke -latency=false -replay=false -check -json none \
+		-primary "${GODWIT_TEST_PRIMARY%%,*}" -secondary "${GODWIT_TEST_SECONDARY%%,*}" || rc=$?
+	phase_done bench-smoke "$t"
+	if ((rc != 0)); then
+		say "benchmark smoke failed (exit $rc): a contender did not replicate every record"
+	fi
+fi
 exit "$rc"
