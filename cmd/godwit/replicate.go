@@ -69,7 +69,7 @@ through a consumer group on the target cluster.`,
 				defer func() { stop(); <-done }()
 			}
 			// Checkpoints and group offset sync run alongside, per flow.
-			stopOffsets, err := offsets.Start(cmd.Context(), cfg, r, log, offsets.NewMetrics(reg))
+			stopOffsets, err := offsets.Start(cmd.Context(), cfg, r.Flows(), log, offsets.NewMetrics(reg))
 			if err != nil {
 				return err
 			}

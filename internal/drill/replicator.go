@@ -65,7 +65,7 @@ func (p *inProcess) Start(ctx context.Context) error {
 		return err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stopOffsets, err := offsets.Start(rctx, p.cfg, r, p.log, offsets.NewMetrics(reg))
+	stopOffsets, err := offsets.Start(rctx, p.cfg, r.Flows(), p.log, offsets.NewMetrics(reg))
 	if err != nil {
 		cancel()
 		return err

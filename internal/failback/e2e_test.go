@@ -21,6 +21,7 @@ import (
 	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/failback"
 	"github.com/godwit/godwit/internal/failover"
+	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/journal"
 	"github.com/godwit/godwit/internal/offsets"
 	"github.com/godwit/godwit/internal/replicate"
@@ -208,7 +209,7 @@ func testFailback(t *testing.T, p testkit.Pair, unplanned bool) {
 				return false, err.Error()
 			}
 			for part := range int32(parts) {
-				pp, ok := st.Progress(replicate.TP{Topic: topic, Partition: part})
+				pp, ok := st.Progress(flowstate.TP{Topic: topic, Partition: part})
 				if !ok || pp.SourceEnd != want[part] {
 					return false, fmt.Sprintf("partition %d: observed end %d, produced %d", part, pp.SourceEnd, want[part])
 				}

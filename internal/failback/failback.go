@@ -28,6 +28,7 @@ import (
 
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/journal"
 	"github.com/godwit/godwit/internal/kafkautil"
 	"github.com/godwit/godwit/internal/naming"
@@ -576,7 +577,7 @@ func (r *runner) planTail(ctx context.Context) (any, error) {
 	}
 	tail := map[string]*journal.TailProgress{}
 	ends.Each(func(o kadm.ListedOffset) {
-		p, _ := store.Progress(replicate.TP{Topic: o.Topic, Partition: o.Partition})
+		p, _ := store.Progress(flowstate.TP{Topic: o.Topic, Partition: o.Partition})
 		to := store.TargetTopic(o.Topic)
 		if r.params().Tail == TailQuarantine {
 			to += QuarantineSuffix
@@ -662,10 +663,10 @@ func (r *runner) copyTail(ctx context.Context) (any, error) {
 					}
 				}
 				if len(ms) > 0 && origOnly(out, f.Source) {
-					e := &replicate.OffsetMapEntry{Version: 1, Topic: t.Topic, TargetTopic: t.To, Partition: t.Partition, Runs: ms}
+					e := &flowstate.OffsetMapEntry{Version: 1, Topic: t.Topic, TargetTopic: t.To, Partition: t.Partition, Runs: ms}
 					b, _ := json.Marshal(e)
-					extra = append(extra, &kgo.Record{Topic: naming.OffsetMapTopic(f), Partition: int32(replicate.SlotOf(replicate.TP{Topic: t.Topic, Partition: t.Partition}, f.Slots)),
-						Key: replicate.OffsetMapKey(e), Value: b, Timestamp: r.now()})
+					extra = append(extra, &kgo.Record{Topic: naming.OffsetMapTopic(f), Partition: int32(flowstate.SlotOf(flowstate.TP{Topic: t.Topic, Partition: t.Partition}, f.Slots)),
+						Key: flowstate.OffsetMapKey(e), Value: b, Timestamp: r.now()})
 				}
 				t.Next = hi
 				t.Copied += int64(len(out))
@@ -738,7 +739,7 @@ func (r *runner) advance(ctx context.Context) (any, error) {
 	f := r.o.Flow
 	bySlot := map[int][]*journal.TailProgress{}
 	for _, t := range r.fb.Tail {
-		s := replicate.SlotOf(replicate.TP{Topic: t.Topic, Partition: t.Partition}, f.Slots)
+		s := flowstate.SlotOf(flowstate.TP{Topic: t.Topic, Partition: t.Partition}, f.Slots)
 		bySlot[s] = append(bySlot[s], t)
 	}
 	out := map[string]int64{}
@@ -786,12 +787,12 @@ func (r *runner) advanceSlot(ctx context.Context, slot int, ts []*journal.TailPr
 		}
 	}
 	topic := naming.ProgressTopic(f)
-	prog, err := replicate.ReadProgress(ctx, cl, topic, slot)
+	prog, err := flowstate.ReadProgress(ctx, cl, topic, slot)
 	if err != nil {
 		return cluster.Explain(r.dst, err)
 	}
 	if prog == nil {
-		prog = &replicate.Progress{Version: 1, Flow: f.Name, Slot: slot}
+		prog = &flowstate.Progress{Version: 1, Flow: f.Name, Slot: slot}
 	}
 	for _, t := range ts {
 		found := false
@@ -803,7 +804,7 @@ func (r *runner) advanceSlot(ctx context.Context, slot int, ts []*journal.TailPr
 			}
 		}
 		if !found {
-			prog.Partitions = append(prog.Partitions, replicate.PartitionProgress{Topic: t.Topic, TargetTopic: naming.For(f).TargetTopic(t.Topic),
+			prog.Partitions = append(prog.Partitions, flowstate.PartitionProgress{Topic: t.Topic, TargetTopic: naming.For(f).TargetTopic(t.Topic),
 				Partition: t.Partition, Next: t.End, SourceEnd: t.End, SourceEndAt: r.now().UnixMilli()})
 		}
 	}
@@ -916,10 +917,10 @@ func (r *runner) reverse(ctx context.Context) (any, error) {
 			return nil, err
 		}
 		res := &ReverseResult{Partitions: []replicate.PartitionStatus{}}
-		want := map[replicate.TP]int64{}
-		ends.Each(func(o kadm.ListedOffset) { want[replicate.TP{Topic: o.Topic, Partition: o.Partition}] = o.Offset })
+		want := map[flowstate.TP]int64{}
+		ends.Each(func(o kadm.ListedOffset) { want[flowstate.TP{Topic: o.Topic, Partition: o.Partition}] = o.Offset })
 		for _, p := range st.Partitions {
-			tp := replicate.TP{Topic: p.SourceTopic, Partition: p.Partition}
+			tp := flowstate.TP{Topic: p.SourceTopic, Partition: p.Partition}
 			if end, ok := want[tp]; ok {
 				p.SourceEndOffset = end
 				p.LagRecords = max(end-p.ReplicatedOffset, 0)
@@ -961,7 +962,7 @@ func (r *runner) countReverse(ctx context.Context, res *ReverseResult) {
 		return
 	}
 	for _, p := range res.Partitions {
-		ix := store.Index(replicate.TP{Topic: p.SourceTopic, Partition: p.Partition})
+		ix := store.Index(flowstate.TP{Topic: p.SourceTopic, Partition: p.Partition})
 		if ix == nil {
 			continue
 		}

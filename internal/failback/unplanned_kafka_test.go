@@ -12,8 +12,8 @@ import (
 	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/failback"
 	"github.com/godwit/godwit/internal/failover"
+	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/offsets"
-	"github.com/godwit/godwit/internal/replicate"
 	"github.com/godwit/godwit/internal/testkit"
 	"github.com/godwit/godwit/internal/workload"
 )
@@ -80,7 +80,7 @@ func TestFailbackAfterKillBroker(t *testing.T) {
 			return false, err.Error()
 		}
 		for part := range int32(parts) {
-			pp, ok := st.Progress(replicate.TP{Topic: topic, Partition: part})
+			pp, ok := st.Progress(flowstate.TP{Topic: topic, Partition: part})
 			if !ok || pp.SourceEnd != want[part] {
 				return false, fmt.Sprintf("partition %d: observed end %d, acknowledged %d", part, pp.SourceEnd, want[part])
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/failover"
+	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/journal"
 	"github.com/godwit/godwit/internal/kafkautil"
 	"github.com/godwit/godwit/internal/offsets"
@@ -298,7 +299,7 @@ func TestUnplannedFailover(t *testing.T) {
 			return false, err.Error()
 		}
 		for part := range int32(parts) {
-			pp, ok := st.Progress(replicate.TP{Topic: topic, Partition: part})
+			pp, ok := st.Progress(flowstate.TP{Topic: topic, Partition: part})
 			if testing.Verbose() {
 				t.Logf("partition %d: next %d end %d produced %d", part, pp.Next, pp.SourceEnd, want[part])
 			}

@@ -25,11 +25,11 @@ import (
 
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/journal"
 	"github.com/godwit/godwit/internal/kafkautil"
 	"github.com/godwit/godwit/internal/naming"
 	"github.com/godwit/godwit/internal/offsets"
-	"github.com/godwit/godwit/internal/replicate"
 )
 
 // Modes.
@@ -593,7 +593,7 @@ func (r *runner) waitLag(ctx context.Context) (any, error) {
 		}
 		last = lagResult{}
 		ends.Each(func(o kadm.ListedOffset) {
-			p, ok := store.Progress(replicate.TP{Topic: o.Topic, Partition: o.Partition})
+			p, ok := store.Progress(flowstate.TP{Topic: o.Topic, Partition: o.Partition})
 			pr := PartitionReport{SourceTopic: o.Topic, TargetTopic: store.TargetTopic(o.Topic), Partition: o.Partition,
 				SourceEndOffset: o.Offset, SourceEndObservedAt: observed}
 			if ok {
@@ -682,9 +682,9 @@ func (r *runner) finalSync(ctx context.Context) (any, error) {
 }
 
 // translate translates groups' source offsets on the selected topics.
-func (r *runner) translate(ctx context.Context, store *offsets.Store, committed map[string]map[replicate.TP]offsets.Committed, from string) []GroupReport {
+func (r *runner) translate(ctx context.Context, store *offsets.Store, committed map[string]map[flowstate.TP]offsets.Committed, from string) []GroupReport {
 	topics := r.topicSet()
-	var all []replicate.TP
+	var all []flowstate.TP
 	for _, offs := range committed {
 		for tp := range offs {
 			if !topics[tp.Topic] {
@@ -741,7 +741,7 @@ func (r *runner) assess(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, cluster.Explain(r.dst, err)
 	}
-	committed := map[string]map[replicate.TP]offsets.Committed{}
+	committed := map[string]map[flowstate.TP]offsets.Committed{}
 	for _, c := range cks {
 		if !r.groupSelected(c.Group) {
 			continue
@@ -751,9 +751,9 @@ func (r *runner) assess(ctx context.Context) (any, error) {
 			continue
 		}
 		if committed[c.Group] == nil {
-			committed[c.Group] = map[replicate.TP]offsets.Committed{}
+			committed[c.Group] = map[flowstate.TP]offsets.Committed{}
 		}
-		committed[c.Group][replicate.TP{Topic: topic, Partition: c.Partition}] = offsets.Committed{Offset: c.Upstream, Metadata: c.Metadata}
+		committed[c.Group][flowstate.TP{Topic: topic, Partition: c.Partition}] = offsets.Committed{Offset: c.Upstream, Metadata: c.Metadata}
 	}
 	res.Groups = r.translate(ctx, store, committed, offsets.FromCheckpoints)
 	return res, nil

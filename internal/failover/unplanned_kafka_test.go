@@ -9,8 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/godwit/godwit/internal/failover"
+	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/offsets"
-	"github.com/godwit/godwit/internal/replicate"
 	"github.com/godwit/godwit/internal/testkit"
 	"github.com/godwit/godwit/internal/workload"
 )
@@ -78,7 +78,7 @@ func TestUnplannedFailoverKillBroker(t *testing.T) {
 		}
 		behind = 0
 		for part := range int32(parts) {
-			pp, ok := st.Progress(replicate.TP{Topic: topic, Partition: part})
+			pp, ok := st.Progress(flowstate.TP{Topic: topic, Partition: part})
 			if !ok || pp.SourceEnd != acked[part] {
 				return false, fmt.Sprintf("partition %d: observed end %d, acknowledged %d", part, pp.SourceEnd, acked[part])
 			}

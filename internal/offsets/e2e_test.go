@@ -58,7 +58,7 @@ func runInProcess(t *testing.T, cfgPath string, flows ...string) *inproc {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ip.cancel = cancel
-	stop, err := offsets.Start(ctx, cfg, r, log, offsets.NewMetrics(ip.reg))
+	stop, err := offsets.Start(ctx, cfg, r.Flows(), log, offsets.NewMetrics(ip.reg))
 	if err != nil {
 		t.Fatal(err)
 	}

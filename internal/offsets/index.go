@@ -9,11 +9,11 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/godwit/godwit/internal/replicate"
+	"github.com/godwit/godwit/internal/flowstate"
 )
 
-// Run is one offset-map run (see replicate.OffsetRun).
-type Run = replicate.OffsetRun
+// Run is one offset-map run (see flowstate.OffsetRun).
+type Run = flowstate.OffsetRun
 
 // PartitionIndex is the in-memory offset map of one source partition:
 // runs sorted by source offset, never overlapping. Built from the flow's
@@ -76,7 +76,7 @@ func (ix *PartitionIndex) Add(r Run) {
 }
 
 // AddEntry adds every run of an offset map entry.
-func (ix *PartitionIndex) AddEntry(e *replicate.OffsetMapEntry) {
+func (ix *PartitionIndex) AddEntry(e *flowstate.OffsetMapEntry) {
 	if len(e.Runs) == 0 {
 		return
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/godwit/godwit/internal/replicate"
+	"github.com/godwit/godwit/internal/flowstate"
 )
 
 // runSize is the records per run of the benchmark indexes: one commit of
@@ -85,7 +85,7 @@ func BenchmarkIndexAdd(b *testing.B) {
 // record it reads: decode the JSON value and add its runs.
 func BenchmarkIndexLoadEntry(b *testing.B) {
 	ix := benchIndex(10_000)
-	e := &replicate.OffsetMapEntry{Version: 1, Topic: ix.Topic, TargetTopic: ix.TargetTopic, Partition: ix.Partition,
+	e := &flowstate.OffsetMapEntry{Version: 1, Topic: ix.Topic, TargetTopic: ix.TargetTopic, Partition: ix.Partition,
 		Runs: []Run{{SourceFirst: 10_000 * runSize, TargetFirst: 10_000 * (runSize + 1), Count: runSize}}}
 	val, err := json.Marshal(e)
 	if err != nil {
@@ -94,7 +94,7 @@ func BenchmarkIndexLoadEntry(b *testing.B) {
 	b.SetBytes(int64(len(val)))
 	b.ReportAllocs()
 	for b.Loop() {
-		e, err := replicate.DecodeOffsetMapEntry(val)
+		e, err := flowstate.DecodeOffsetMapEntry(val)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,7 +4,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/godwit/godwit/internal/replicate"
+	"github.com/godwit/godwit/internal/flowstate"
 )
 
 func run(sf, tf, n int64) Run { return Run{SourceFirst: sf, TargetFirst: tf, Count: n} }
@@ -130,9 +130,9 @@ func TestIndexAdd(t *testing.T) {
 
 func TestPruneBelow(t *testing.T) {
 	var ix PartitionIndex
-	ix.AddEntry(&replicate.OffsetMapEntry{Runs: []Run{run(0, 0, 5)}})
-	ix.AddEntry(&replicate.OffsetMapEntry{Runs: []Run{run(5, 6, 5)}})
-	ix.AddEntry(&replicate.OffsetMapEntry{Runs: []Run{run(10, 12, 5)}})
+	ix.AddEntry(&flowstate.OffsetMapEntry{Runs: []Run{run(0, 0, 5)}})
+	ix.AddEntry(&flowstate.OffsetMapEntry{Runs: []Run{run(5, 6, 5)}})
+	ix.AddEntry(&flowstate.OffsetMapEntry{Runs: []Run{run(10, 12, 5)}})
 	dropped := ix.PruneBelow(8)
 	if !reflect.DeepEqual(dropped, []int64{0}) {
 		t.Fatalf("dropped %v, want [0]", dropped)

@@ -2,7 +2,6 @@ package offsets
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -14,13 +13,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/kafkautil"
 	"github.com/godwit/godwit/internal/naming"
-	"github.com/godwit/godwit/internal/replicate"
 )
 
 // TP names a source topic partition.
-type TP = replicate.TP
+type TP = flowstate.TP
 
 // Store is a flow's translation state, read from the target cluster only:
 // the replicated range of every source partition (progress) and the
@@ -35,7 +34,7 @@ type Store struct {
 
 	pos      map[int32]int64 // next offset map offset to read, per slot
 	index    map[TP]*PartitionIndex
-	progress map[TP]replicate.PartitionProgress
+	progress map[TP]flowstate.PartitionProgress
 	written  map[int]time.Time // progress record time per slot
 }
 
@@ -46,7 +45,7 @@ func NewStore(f *config.Flow, cl *kgo.Client) *Store {
 		flow: f, cl: cl, adm: kadm.NewClient(cl),
 		mapTopic: naming.OffsetMapTopic(f), progressTopic: naming.ProgressTopic(f),
 		pos: map[int32]int64{}, index: map[TP]*PartitionIndex{},
-		progress: map[TP]replicate.PartitionProgress{}, written: map[int]time.Time{},
+		progress: map[TP]flowstate.PartitionProgress{}, written: map[int]time.Time{},
 	}
 }
 
@@ -75,7 +74,7 @@ func (s *Store) Refresh(ctx context.Context) error {
 	if err := lso.Error(); err != nil {
 		return fmt.Errorf("list end offsets of %s: %w", s.progressTopic, err)
 	}
-	progress := map[TP]replicate.PartitionProgress{}
+	progress := map[TP]flowstate.PartitionProgress{}
 	for slot, st := range starts[s.progressTopic] {
 		end, ok := lso.Lookup(s.progressTopic, slot)
 		if !ok {
@@ -88,7 +87,7 @@ func (s *Store) Refresh(ctx context.Context) error {
 		if rec == nil {
 			continue
 		}
-		p, err := decodeProgress(rec.Value)
+		p, err := flowstate.DecodeProgress(rec.Value)
 		if err != nil {
 			return fmt.Errorf("progress %s[%d]: %w", s.progressTopic, slot, err)
 		}
@@ -121,7 +120,7 @@ func (s *Store) Refresh(ctx context.Context) error {
 			if r.Value == nil {
 				continue // a pruning tombstone: its runs are below the target log start
 			}
-			e, err := replicate.DecodeOffsetMapEntry(r.Value)
+			e, err := flowstate.DecodeOffsetMapEntry(r.Value)
 			if err != nil {
 				return fmt.Errorf("offset map %s[%d] offset %d: %w", s.mapTopic, slot, r.Offset, err)
 			}
@@ -144,20 +143,8 @@ func (s *Store) Refresh(ctx context.Context) error {
 	return nil
 }
 
-// decodeProgress parses a progress record (replicate's format).
-func decodeProgress(b []byte) (*replicate.Progress, error) {
-	var p replicate.Progress
-	if err := jsonUnmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("decode progress record: %w", err)
-	}
-	if p.Version != 1 {
-		return nil, fmt.Errorf("progress record version %d is newer than this godwit understands; upgrade godwit", p.Version)
-	}
-	return &p, nil
-}
-
 // Progress returns the stored progress of a source partition.
-func (s *Store) Progress(tp TP) (replicate.PartitionProgress, bool) {
+func (s *Store) Progress(tp TP) (flowstate.PartitionProgress, bool) {
 	p, ok := s.progress[tp]
 	return p, ok
 }
@@ -326,7 +313,7 @@ func (s *Store) Prune(ctx context.Context, prod *kgo.Client) (int, error) {
 		for _, e := range ix.entries {
 			live[e.firstSource] = true
 		}
-		slot := int32(replicate.SlotOf(tp, s.flow.Slots))
+		slot := int32(flowstate.SlotOf(tp, s.flow.Slots))
 		for _, first := range dropped {
 			if live[first] { // a later entry with the same key still describes live records
 				continue
@@ -352,5 +339,3 @@ func sortTPs(tps []TP) {
 		return tps[i].Partition < tps[j].Partition
 	})
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

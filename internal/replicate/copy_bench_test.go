@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/naming"
 )
 
@@ -84,7 +85,7 @@ func BenchmarkBuildRuns(b *testing.B) {
 		}
 		b.Run(c.name+"/runs", func(b *testing.B) {
 			b.ReportAllocs()
-			var runs []OffsetRun
+			var runs []flowstate.OffsetRun
 			for b.Loop() {
 				runs = buildRuns(ms)
 			}
@@ -96,8 +97,8 @@ func BenchmarkBuildRuns(b *testing.B) {
 			b.ReportAllocs()
 			var val []byte
 			for b.Loop() {
-				e := &OffsetMapEntry{Version: 1, Topic: "orders.v1", TargetTopic: "us-west-2.orders.v1", Partition: 17, Runs: buildRuns(ms)}
-				_ = OffsetMapKey(e)
+				e := &flowstate.OffsetMapEntry{Version: 1, Topic: "orders.v1", TargetTopic: "us-west-2.orders.v1", Partition: 17, Runs: buildRuns(ms)}
+				_ = flowstate.OffsetMapKey(e)
 				var err error
 				if val, err = json.Marshal(e); err != nil { // as session.commit does
 					b.Fatal(err)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/journal"
 	"github.com/godwit/godwit/internal/metasync"
 	"github.com/godwit/godwit/internal/naming"
@@ -59,10 +60,10 @@ type Flow struct {
 	sync *metasync.Syncer
 
 	mu       sync.Mutex
-	parts    map[TP]partInfo // selected source partitions ready on the target
+	parts    map[flowstate.TP]partInfo // selected source partitions ready on the target
 	partsVer atomic.Int64
 	slots    map[int]*slotWorker
-	stopped  map[TP]stopInfo
+	stopped  map[flowstate.TP]stopInfo
 	// failedOver are source topics `godwit failover` handed to the
 	// target's producers (from the journal): never written again.
 	failedOver map[string]bool
@@ -90,9 +91,9 @@ func NewFlow(o Options) *Flow {
 		now:            o.Now,
 		progressTopic:  naming.ProgressTopic(o.Flow),
 		offsetMapTopic: naming.OffsetMapTopic(o.Flow),
-		parts:          map[TP]partInfo{},
+		parts:          map[flowstate.TP]partInfo{},
 		slots:          map[int]*slotWorker{},
-		stopped:        map[TP]stopInfo{},
+		stopped:        map[flowstate.TP]stopInfo{},
 	}
 }
 
@@ -305,7 +306,7 @@ func (f *Flow) discover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ready := map[TP]partInfo{}
+	ready := map[flowstate.TP]partInfo{}
 	for _, topic := range sortedKeys(want) {
 		n := min(want[topic], res.Ready[topic])
 		if n < want[topic] {
@@ -317,7 +318,7 @@ func (f *Flow) discover(ctx context.Context) error {
 		}
 		target := f.policy.TargetTopic(topic)
 		for p := int32(0); p < n; p++ {
-			ready[TP{topic, p}] = partInfo{target: target}
+			ready[flowstate.TP{Topic: topic, Partition: p}] = partInfo{target: target}
 		}
 	}
 
@@ -348,12 +349,12 @@ func (f *Flow) discover(ctx context.Context) error {
 }
 
 // partitionsForSlot returns the ready partitions hashed to slot.
-func (f *Flow) partitionsForSlot(slot int) map[TP]partInfo {
+func (f *Flow) partitionsForSlot(slot int) map[flowstate.TP]partInfo {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[TP]partInfo{}
+	out := map[flowstate.TP]partInfo{}
 	for tp, info := range f.parts {
-		if SlotOf(tp, f.cfg.Slots) == slot && !f.failedOver[tp.Topic] {
+		if flowstate.SlotOf(tp, f.cfg.Slots) == slot && !f.failedOver[tp.Topic] {
 			out[tp] = info
 		}
 	}
@@ -406,7 +407,7 @@ type stopInfo struct {
 // markStopped stops a partition at a source offset (-1: where it is).
 // It stays stopped until the process restarts, which is what an operator
 // does after fixing the cause.
-func (f *Flow) markStopped(tp TP, err error, at int64) {
+func (f *Flow) markStopped(tp flowstate.TP, err error, at int64) {
 	f.mu.Lock()
 	if _, ok := f.stopped[tp]; !ok {
 		f.stopped[tp] = stopInfo{err: err, at: at}
@@ -416,10 +417,10 @@ func (f *Flow) markStopped(tp TP, err error, at int64) {
 }
 
 // markStoppedHere stops a partition where it is.
-func (f *Flow) markStoppedHere(tp TP, err error) { f.markStopped(tp, err, -1) }
+func (f *Flow) markStoppedHere(tp flowstate.TP, err error) { f.markStopped(tp, err, -1) }
 
 // stopAt returns the offset a partition stops at, if it is stopped.
-func (f *Flow) stopAt(tp TP) (int64, bool) {
+func (f *Flow) stopAt(tp flowstate.TP) (int64, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st, ok := f.stopped[tp]
@@ -542,7 +543,9 @@ func (f *Flow) stopSlots(slots []int32) {
 
 // heartbeatSlot is the slot whose owner writes heartbeats, so a flow
 // writes one heartbeat stream however many instances run it.
-func (f *Flow) heartbeatSlot() int { return SlotOf(TP{naming.HeartbeatTopic, 0}, f.cfg.Slots) }
+func (f *Flow) heartbeatSlot() int {
+	return flowstate.SlotOf(flowstate.TP{Topic: naming.HeartbeatTopic, Partition: 0}, f.cfg.Slots)
+}
 
 // OwnsSlot reports whether this process currently owns slot s of the
 // flow (used to run once-per-flow work, such as checkpoints, on one

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/kafkautil"
 	"github.com/godwit/godwit/internal/naming"
 	"github.com/godwit/godwit/internal/replicate"
@@ -195,7 +196,7 @@ func checkOffsetMap(t *testing.T, p testkit.Pair, f *config.Flow, topic, target 
 			t.Fatal(err)
 		}
 		for _, r := range recs {
-			ent, err := replicate.DecodeOffsetMapEntry(r.Value)
+			ent, err := flowstate.DecodeOffsetMapEntry(r.Value)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/godwit/godwit/internal/cluster"
+	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/naming"
 )
 
@@ -97,16 +98,16 @@ type session struct {
 	prod, cons *kgo.Client
 	partsVer   int64
 	resync     bool
-	active     map[TP]*partState
-	consumed   map[TP]struct{}
-	limits     map[string]int32         // target topic -> max.message.bytes
-	stored     map[TP]PartitionProgress // last committed progress
+	active     map[flowstate.TP]*partState
+	consumed   map[flowstate.TP]struct{}
+	limits     map[string]int32                             // target topic -> max.message.bytes
+	stored     map[flowstate.TP]flowstate.PartitionProgress // last committed progress
 	inTxn      bool
 	batchRecs  []batchRec
 
 	mu       sync.Mutex
-	maps     map[TP][]mapping // where the open batch's records landed
-	failures map[TP]error     // produce failures of the open batch
+	maps     map[flowstate.TP][]mapping // where the open batch's records landed
+	failures map[flowstate.TP]error     // produce failures of the open batch
 	firstErr error
 
 	// The slot's share of memory_budget (memory.go): unacked counts
@@ -161,7 +162,7 @@ func (s *session) run(ctx context.Context) (err error) {
 			return kinded("fence", fmt.Errorf("slot %d: init transactional id %q on %s: %w", s.w.slot, s.w.txnID(), f.opts.Target, err))
 		}
 	}
-	prog, err := ReadProgress(ctx, s.prod, f.progressTopic, s.w.slot)
+	prog, err := flowstate.ReadProgress(ctx, s.prod, f.progressTopic, s.w.slot)
 	if err != nil {
 		return kinded("progress", fmt.Errorf("slot %d: read progress from %s: %w", s.w.slot, f.opts.Target, err))
 	}
@@ -171,12 +172,12 @@ func (s *session) run(ctx context.Context) (err error) {
 	if err := f.refreshFailedOver(ctx); err != nil {
 		return kinded("journal", fmt.Errorf("slot %d: read failover state from %s: %w", s.w.slot, f.opts.Target, err))
 	}
-	s.active = map[TP]*partState{}
-	s.consumed = map[TP]struct{}{}
-	stored := map[TP]PartitionProgress{}
+	s.active = map[flowstate.TP]*partState{}
+	s.consumed = map[flowstate.TP]struct{}{}
+	stored := map[flowstate.TP]flowstate.PartitionProgress{}
 	if prog != nil {
 		for _, p := range prog.Partitions {
-			stored[TP{p.Topic, p.Partition}] = p
+			stored[flowstate.TP{Topic: p.Topic, Partition: p.Partition}] = p
 		}
 	}
 	s.stored = stored
@@ -268,7 +269,7 @@ func (s *session) syncPartitions(ctx context.Context, firstRun bool) error {
 	if len(remove) > 0 && s.cons != nil {
 		s.cons.RemoveConsumePartitions(remove)
 	}
-	var fresh, added []TP
+	var fresh, added []flowstate.TP
 	for tp, info := range want {
 		if _, ok := s.active[tp]; ok {
 			continue
@@ -325,7 +326,7 @@ func (s *session) syncPartitions(ctx context.Context, firstRun bool) error {
 // never builds a batch larger than the target accepts: a record the target
 // cannot take then fails alone, and is named, instead of failing a batch
 // of good records with it.
-func (s *session) loadLimits(ctx context.Context, tps []TP) error {
+func (s *session) loadLimits(ctx context.Context, tps []flowstate.TP) error {
 	f := s.w.f
 	var topics []string
 	s.mu.Lock()
@@ -416,7 +417,7 @@ func (s *session) newConsumer(ctx context.Context, parts map[string]map[int32]kg
 // partitions that have none stored. Only partitions present when the flow
 // first runs use the configured start; partitions that appear later are
 // new data and are copied from their beginning.
-func (s *session) resolveStart(ctx context.Context, tps []TP, firstRun bool) error {
+func (s *session) resolveStart(ctx context.Context, tps []flowstate.TP, firstRun bool) error {
 	f := s.w.f
 	topics := map[string]bool{}
 	for _, tp := range tps {
@@ -443,7 +444,7 @@ func (s *session) resolveStart(ctx context.Context, tps []TP, firstRun bool) err
 }
 
 // listOffsets resolves a start position for every partition of topics.
-func listOffsets(ctx context.Context, f *Flow, start string, topics []string) (map[TP]int64, error) {
+func listOffsets(ctx context.Context, f *Flow, start string, topics []string) (map[flowstate.TP]int64, error) {
 	var (
 		lo  kadm.ListedOffsets
 		err error
@@ -463,7 +464,7 @@ func listOffsets(ctx context.Context, f *Flow, start string, topics []string) (m
 		return nil, err
 	}
 	var ends kadm.ListedOffsets
-	out := map[TP]int64{}
+	out := map[flowstate.TP]int64{}
 	for t, ps := range lo {
 		for p, o := range ps {
 			off := o.Offset
@@ -478,7 +479,7 @@ func listOffsets(ctx context.Context, f *Flow, start string, topics []string) (m
 				e, _ := ends.Lookup(t, p)
 				off = e.Offset
 			}
-			out[TP{t, p}] = off
+			out[flowstate.TP{Topic: t, Partition: p}] = off
 		}
 	}
 	return out, nil
@@ -513,7 +514,7 @@ func (s *session) batch(ctx context.Context) error {
 		now := f.now().UnixMilli()
 		var err error
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
-			tp := TP{p.Topic, p.Partition}
+			tp := flowstate.TP{Topic: p.Topic, Partition: p.Partition}
 			st := s.active[tp]
 			if st == nil || err != nil {
 				return
@@ -536,7 +537,7 @@ func (s *session) batch(ctx context.Context) error {
 
 // copy produces one source record to the target, unchanged except for the
 // provenance headers.
-func (s *session) copy(ctx context.Context, tp TP, st *partState, r *kgo.Record, bytes *int) error {
+func (s *session) copy(ctx context.Context, tp flowstate.TP, st *partState, r *kgo.Record, bytes *int) error {
 	f := s.w.f
 	if r.Offset < st.pending {
 		return nil // already copied in this session
@@ -616,20 +617,20 @@ func replica(r *kgo.Record, sourceCluster, targetTopic string, hasOrigin bool) (
 	return out, size
 }
 
-func (s *session) addMapping(tp TP, m mapping) {
+func (s *session) addMapping(tp flowstate.TP, m mapping) {
 	s.mu.Lock()
 	if s.maps == nil {
-		s.maps = map[TP][]mapping{}
+		s.maps = map[flowstate.TP][]mapping{}
 	}
 	s.maps[tp] = append(s.maps[tp], m)
 	s.mu.Unlock()
 }
 
-func (s *session) fail(tp TP, offset int64, size int, err error) {
+func (s *session) fail(tp flowstate.TP, offset int64, size int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failures == nil {
-		s.failures = map[TP]error{}
+		s.failures = map[flowstate.TP]error{}
 	}
 	re := &recordError{tp: tp, offset: offset, size: size, err: err}
 	prev, ok := s.failures[tp].(*recordError)
@@ -652,7 +653,7 @@ func (s *session) produceErr() error {
 }
 
 type recordError struct {
-	tp     TP
+	tp     flowstate.TP
 	offset int64
 	size   int
 	err    error
@@ -694,9 +695,9 @@ func (s *session) commit(ctx context.Context) error {
 		return err
 	}
 	now := f.now()
-	p := &Progress{Version: 1, Flow: f.cfg.Name, Slot: s.w.slot, WrittenAt: now.UnixMilli()}
+	p := &flowstate.Progress{Version: 1, Flow: f.cfg.Name, Slot: s.w.slot, WrittenAt: now.UnixMilli()}
 	for tp, st := range s.active {
-		p.Partitions = append(p.Partitions, PartitionProgress{
+		p.Partitions = append(p.Partitions, flowstate.PartitionProgress{
 			Topic: tp.Topic, TargetTopic: st.target, Partition: tp.Partition,
 			Next: st.pending, SourceEnd: st.end, SourceEndAt: st.endAt,
 		})
@@ -710,7 +711,7 @@ func (s *session) commit(ctx context.Context) error {
 		}
 	}
 	sortProgress(p)
-	val, err := encodeProgress(p)
+	val, err := flowstate.EncodeProgress(p)
 	if err != nil {
 		return err
 	}
@@ -722,14 +723,14 @@ func (s *session) commit(ctx context.Context) error {
 	s.mu.Unlock()
 	var bookkeeping []*kgo.Record
 	for _, tp := range sortedTPs(maps) {
-		e := &OffsetMapEntry{Version: 1, Topic: tp.Topic, TargetTopic: s.active[tp].target, Partition: tp.Partition, Runs: buildRuns(maps[tp])}
+		e := &flowstate.OffsetMapEntry{Version: 1, Topic: tp.Topic, TargetTopic: s.active[tp].target, Partition: tp.Partition, Runs: buildRuns(maps[tp])}
 		b, err := json.Marshal(e)
 		if err != nil {
 			return err
 		}
-		bookkeeping = append(bookkeeping, &kgo.Record{Topic: f.offsetMapTopic, Partition: int32(s.w.slot), Key: OffsetMapKey(e), Value: b, Timestamp: now})
+		bookkeeping = append(bookkeeping, &kgo.Record{Topic: f.offsetMapTopic, Partition: int32(s.w.slot), Key: flowstate.OffsetMapKey(e), Value: b, Timestamp: now})
 	}
-	bookkeeping = append(bookkeeping, &kgo.Record{Topic: f.progressTopic, Partition: int32(s.w.slot), Key: progressKey(s.w.slot), Value: val, Timestamp: now})
+	bookkeeping = append(bookkeeping, &kgo.Record{Topic: f.progressTopic, Partition: int32(s.w.slot), Key: flowstate.ProgressKey(s.w.slot), Value: val, Timestamp: now})
 	if err := s.prod.ProduceSync(ctx, bookkeeping...).FirstErr(); err != nil {
 		return kinded("progress", fmt.Errorf("write progress and offset map to %s: %w", f.opts.Target, err))
 	}
@@ -749,10 +750,10 @@ func (s *session) commit(ctx context.Context) error {
 }
 
 // committed updates state and metrics after a successful commit.
-func (s *session) committed(now time.Time, p *Progress) {
+func (s *session) committed(now time.Time, p *flowstate.Progress) {
 	f := s.w.f
 	for _, pp := range p.Partitions {
-		tp := TP{pp.Topic, pp.Partition}
+		tp := flowstate.TP{Topic: pp.Topic, Partition: pp.Partition}
 		st := s.active[tp]
 		if st == nil {
 			continue // failed over: kept frozen in the record only
@@ -822,7 +823,7 @@ func (s *session) checkFailures(ctx context.Context) error {
 			s.mu.Lock()
 			delete(s.limits, target)
 			s.mu.Unlock()
-			if err := s.loadLimits(ctx, []TP{tp}); err == nil && int32(re.size+recordOverhead) <= s.batchLimit(target) {
+			if err := s.loadLimits(ctx, []flowstate.TP{tp}); err == nil && int32(re.size+recordOverhead) <= s.batchLimit(target) {
 				s.log.Warn("target refused a batch as too large; retrying with the target's current max.message.bytes", "topic", tp.Topic, "partition", tp.Partition, "target_topic", target, "limit", s.batchLimit(target))
 				continue
 			}
@@ -893,7 +894,7 @@ func (s *session) fetchErrors(ctx context.Context, fs kgo.Fetches) error {
 		if out != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return
 		}
-		tp := TP{topic, partition}
+		tp := flowstate.TP{Topic: topic, Partition: partition}
 		switch {
 		case errors.Is(err, kerr.TopicAuthorizationFailed):
 			for atp := range s.active {
@@ -922,7 +923,7 @@ func (s *session) fetchErrors(ctx context.Context, fs kgo.Fetches) error {
 // logged as an error and replication continues from the log start. Above
 // the end, the source went backwards (topic recreated, unclean election):
 // the partition stops for an operator to decide.
-func (s *session) outOfRange(ctx context.Context, tp TP, ferr error) error {
+func (s *session) outOfRange(ctx context.Context, tp flowstate.TP, ferr error) error {
 	f := s.w.f
 	st := s.active[tp]
 	if st == nil {
@@ -951,8 +952,8 @@ func (s *session) outOfRange(ctx context.Context, tp TP, ferr error) error {
 	return nil
 }
 
-func sortedTPs[V any](m map[TP]V) []TP {
-	out := make([]TP, 0, len(m))
+func sortedTPs[V any](m map[flowstate.TP]V) []flowstate.TP {
+	out := make([]flowstate.TP, 0, len(m))
 	for tp := range m {
 		out = append(out, tp)
 	}
@@ -965,7 +966,7 @@ func sortedTPs[V any](m map[TP]V) []TP {
 	return out
 }
 
-func sortProgress(p *Progress) {
+func sortProgress(p *flowstate.Progress) {
 	sort.Slice(p.Partitions, func(i, j int) bool {
 		a, b := p.Partitions[i], p.Partitions[j]
 		if a.Topic != b.Topic {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/naming"
 )
 
@@ -67,7 +68,7 @@ func Status(ctx context.Context, cfg *config.Config, f *config.Flow) (*FlowStatu
 		return out, nil // never ran: nothing replicated yet
 	}
 	for slot := range len(d.Partitions) {
-		p, err := ReadProgress(ctx, dcl, topic, slot)
+		p, err := flowstate.ReadProgress(ctx, dcl, topic, slot)
 		if err != nil {
 			return nil, cluster.Explain(dst, err)
 		}

@@ -1,10 +1,9 @@
-package replicate
+package flowstate
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -12,22 +11,6 @@ import (
 
 	"github.com/godwit/godwit/internal/kafkautil"
 )
-
-// TP names a source topic partition.
-type TP struct {
-	Topic     string
-	Partition int32
-}
-
-func (tp TP) String() string { return tp.Topic + "[" + strconv.Itoa(int(tp.Partition)) + "]" }
-
-// SlotOf maps a source partition to one of n slots. Partitions of a topic
-// land in consecutive slots, so a topic's load spreads across instances.
-func SlotOf(tp TP, n int) int {
-	h := fnv.New32a()
-	h.Write([]byte(tp.Topic))
-	return int((uint64(h.Sum32()) + uint64(tp.Partition)) % uint64(n))
-}
 
 // Progress is what one slot has committed to the target: for each of its
 // source partitions, the next source offset to copy, and the source end
@@ -57,11 +40,14 @@ type PartitionProgress struct {
 	SourceEndAt int64 `json:"source_end_at_ms"`
 }
 
-func progressKey(slot int) []byte { return []byte("slot-" + strconv.Itoa(slot)) }
+// ProgressKey is the record key of slot's progress record.
+func ProgressKey(slot int) []byte { return []byte("slot-" + strconv.Itoa(slot)) }
 
-func encodeProgress(p *Progress) ([]byte, error) { return json.Marshal(p) }
+// EncodeProgress is a progress record's value.
+func EncodeProgress(p *Progress) ([]byte, error) { return json.Marshal(p) }
 
-func decodeProgress(b []byte) (*Progress, error) {
+// DecodeProgress parses a progress record's value.
+func DecodeProgress(b []byte) (*Progress, error) {
 	var p Progress
 	if err := json.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("decode progress record: %w", err)
@@ -102,5 +88,5 @@ func ReadProgress(ctx context.Context, cl *kgo.Client, topic string, slot int) (
 	if rec == nil {
 		return nil, nil
 	}
-	return decodeProgress(rec.Value)
+	return DecodeProgress(rec.Value)
 }
