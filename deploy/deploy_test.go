@@ -31,7 +31,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/godwit/godwit/internal/config"
-	"github.com/godwit/godwit/internal/drill"
+	"github.com/godwit/godwit/internal/drillreport"
 	"github.com/godwit/godwit/internal/drillstats"
 	"github.com/godwit/godwit/internal/metrics"
 	"github.com/godwit/godwit/internal/offsets"
@@ -270,9 +270,9 @@ drill: {reports: drills, refresh_interval: 1s}
 }
 
 // writeDrillReport writes the report of a real `godwit demo` run
-// (internal/drill/testdata), moved to flow and ended, passed, into dir.
+// (internal/drillreport/testdata), moved to flow and ended, passed, into dir.
 func writeDrillReport(dir, flow string, ended time.Time) error {
-	r, err := drill.ReadReport("../internal/drill/testdata/demo-report.json")
+	r, err := drillreport.ReadReport("../internal/drillreport/testdata/demo-report.json")
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/godwit/godwit/internal/drill"
+	"github.com/godwit/godwit/internal/drillreport"
 	"github.com/godwit/godwit/internal/sandbox"
 )
 
@@ -50,7 +51,7 @@ report.md, report.json) to --out. Nothing outside the process is touched.`,
 			if err := s.WriteConfig(&raw); err != nil {
 				return err
 			}
-			sc, err := drill.LoadScenario("")
+			sc, err := drillreport.LoadScenario("")
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/godwit/godwit/internal/drill"
+	"github.com/godwit/godwit/internal/drillreport"
 	"github.com/godwit/godwit/internal/drillstats"
 )
 
@@ -26,7 +27,7 @@ func newDrillCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "drill",
 		Short: "Run a disaster-recovery drill (workload, fault, failover) and write an evidence report",
-		Long: `Runs a DR drill on drill topics (` + drill.TopicPrefix + `*, never production topics):
+		Long: `Runs a DR drill on drill topics (` + drillreport.TopicPrefix + `*, never production topics):
 a sequence-numbered workload (steady, peak, steady), consumer groups processing
 read_committed, a fault (source-down, replicator-crash, network-partition, or
 none for a planned failover), godwit failover with the groups moved to the target, and a report
@@ -64,7 +65,7 @@ scenario has a connect block).`,
 			if err != nil {
 				return usageError{err}
 			}
-			sc, err := drill.LoadScenario(scenarioPath)
+			sc, err := drillreport.LoadScenario(scenarioPath)
 			if err != nil {
 				return usageError{err}
 			}
@@ -79,7 +80,7 @@ scenario has a connect block).`,
 			case outDir != "":
 			case orig.Drill.Reports != "":
 				// Where godwit audit and godwit replicate look for it.
-				outDir = drill.ReportDir(orig.Drill.Reports, f.Name, time.Now())
+				outDir = drillreport.ReportDir(orig.Drill.Reports, f.Name, time.Now())
 			default:
 				outDir = "godwit-drill-" + time.Now().UTC().Format("20060102-150405")
 			}
@@ -160,7 +161,7 @@ func runDrill(g *globals, cmd *cobra.Command, o drill.Options, outDir, reportsDi
 			return err
 		}
 	} else {
-		html, _ := filepath.Abs(filepath.Join(outDir, drill.FileHTML))
+		html, _ := filepath.Abs(filepath.Join(outDir, drillreport.FileHTML))
 		fmt.Fprintf(g.stdout, "\n%s\n\n", r.Statement)
 		for _, ob := range r.Objectives {
 			fmt.Fprintf(g.stdout, "  %-4s objective %-8s achieved %-8s %s\n", strings.ToUpper(ob.Name), fmtSeconds(ob.Target), fmtSeconds(ob.Achieved), map[bool]string{true: "PASS", false: "FAIL"}[ob.Pass])
@@ -194,16 +195,16 @@ const drillProm = "drill.prom"
 // format): the godwit_drill_* gauges of this drill and, when drill.reports
 // is configured, of the drills stored there, so the file also says when
 // the last passing drill was.
-func writeDrillProm(outDir, reportsDir string, r *drill.Report) error {
-	self, err := filepath.Abs(filepath.Join(outDir, drill.FileJSON))
+func writeDrillProm(outDir, reportsDir string, r *drillreport.Report) error {
+	self, err := filepath.Abs(filepath.Join(outDir, drillreport.FileJSON))
 	if err != nil {
 		return err
 	}
-	var reports []drill.Stored
+	var reports []drillreport.Stored
 	var unreadable int
 	found := false
 	if reportsDir != "" {
-		stored, bad, err := drill.LoadReports(reportsDir)
+		stored, bad, err := drillreport.LoadReports(reportsDir)
 		if err != nil {
 			return fmt.Errorf("reading drill.reports for %s: %w", drillProm, err)
 		}
@@ -215,7 +216,7 @@ func writeDrillProm(outDir, reportsDir string, r *drill.Report) error {
 		reports, unreadable = stored, len(bad)
 	}
 	if !found {
-		reports = append(reports, drill.Stored{Path: self, Report: r})
+		reports = append(reports, drillreport.Stored{Path: self, Report: r})
 		sort.SliceStable(reports, func(i, j int) bool { return reports[i].Finished().Before(reports[j].Finished()) })
 	}
 	if err := drillstats.WriteTextfile(filepath.Join(outDir, drillProm), reports, unreadable); err != nil {

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/godwit/godwit/internal/audit"
-	"github.com/godwit/godwit/internal/drill"
+	"github.com/godwit/godwit/internal/drillreport"
 	"github.com/godwit/godwit/internal/drillstats"
 	"github.com/godwit/godwit/internal/testkit"
 )
@@ -51,7 +51,7 @@ objectives: {rpo_objective: 10s, rto_objective: 60s}
 		t.Fatalf("drill exit %d:\n%s\n%s", code, stdout.String(), stderr.String())
 	}
 	reportsDir := filepath.Join(filepath.Dir(cfgPath), "drills")
-	found, _ := filepath.Glob(filepath.Join(reportsDir, "*", drill.FileJSON))
+	found, _ := filepath.Glob(filepath.Join(reportsDir, "*", drillreport.FileJSON))
 	if len(found) != 1 {
 		t.Fatalf("report.json files under %s: %v; want one", reportsDir, found)
 	}
@@ -73,11 +73,11 @@ objectives: {rpo_objective: 10s, rto_objective: 60s}
 	if err != nil {
 		t.Fatalf("drill.prom: %v\n%s", err, b)
 	}
-	r, err := drill.ReadReport(found[0])
+	r, err := drillreport.ReadReport(found[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	finished := float64(drill.Stored{Report: r}.Finished().UnixMilli()) / 1000
+	finished := float64(drillreport.Stored{Report: r}.Finished().UnixMilli()) / 1000
 	if got := gaugeOf(mfs, drillstats.NameLastSuccess, flow); got != finished {
 		t.Errorf("%s{flow=%q} = %v, want the drill's end %v\n%s", drillstats.NameLastSuccess, flow, got, finished, b)
 	}

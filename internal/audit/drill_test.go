@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/godwit/godwit/internal/config"
-	"github.com/godwit/godwit/internal/drill"
+	"github.com/godwit/godwit/internal/drillreport"
 )
 
 // demoReport is report.json of a real `godwit demo` run (see
 // internal/drill TestDemoReportIsCurrent); the tests write edited copies
 // with the drill's own Report type, so they cannot drift from the format.
-const demoReport = "../drill/testdata/demo-report.json"
+const demoReport = "../drillreport/testdata/demo-report.json"
 
 var drillNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
@@ -29,7 +29,7 @@ type drillSpec struct {
 func writeDrills(t *testing.T, root string, specs ...drillSpec) {
 	t.Helper()
 	for _, s := range specs {
-		r, err := drill.ReadReport(demoReport)
+		r, err := drillreport.ReadReport(demoReport)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +115,7 @@ func TestDrillCheck(t *testing.T) {
 			if tc.details {
 				d, _ := c.Details.(map[string]any)
 				nd, _ := d["newest"].(map[string]any)
-				if nd == nil || nd["fault"] != drill.FaultSourceDown || nd["report"] == "" || d["reports"] != 2 {
+				if nd == nil || nd["fault"] != drillreport.FaultSourceDown || nd["report"] == "" || d["reports"] != 2 {
 					t.Errorf("details %+v", c.Details)
 				}
 			}
@@ -146,7 +146,7 @@ func TestDrillCheckNotConfiguredOrUnreadable(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "bad"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "bad", drill.FileJSON), []byte("{"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "bad", drillreport.FileJSON), []byte("{"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if c := drillCheck(t, dir); c.Status != Pass || !strings.Contains(c.Evidence, "1 report could not be read") {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
-	"github.com/godwit/godwit/internal/drill"
+	"github.com/godwit/godwit/internal/drillreport"
 	"github.com/godwit/godwit/internal/metasync"
 	"github.com/godwit/godwit/internal/naming"
 )
@@ -253,7 +253,7 @@ func (fa *flowAudit) drill(context.Context) Check {
 		return Check{Status: Warn, Evidence: "godwit drill reports are not configured (drill.reports is empty)",
 			Remedy: "set drill.reports to a directory and " + run + ", at least every drill.max_age"}
 	}
-	reports, bad, err := drill.LoadReports(d.Reports)
+	reports, bad, err := drillreport.LoadReports(d.Reports)
 	if err != nil {
 		return Check{Status: Warn, Evidence: fmt.Sprintf("cannot read drill.reports %s: %v", d.Reports, err),
 			Remedy: "make the directory readable by the user running godwit audit"}
@@ -264,7 +264,7 @@ func (fa *flowAudit) drill(context.Context) Check {
 	if len(bad) > 0 {
 		unreadable = fmt.Sprintf("; %s could not be read (%v)", plural(len(bad), "report", "reports"), bad[0])
 	}
-	l := drill.LatestBy(reports, func(r *drill.Report) string { return r.Flow })[flow]
+	l := drillreport.LatestBy(reports, func(r *drillreport.Report) string { return r.Flow })[flow]
 	if l == nil {
 		det["reports"] = 0
 		return Check{Status: Warn, Details: det,
@@ -288,7 +288,7 @@ func (fa *flowAudit) drill(context.Context) Check {
 			ev += fmt.Sprintf("; newest passing drill ended %s ago", fmtAge(fa.now.Sub(passing.Finished())))
 		}
 		return Check{Status: Fail, Details: det, Evidence: ev + unreadable,
-			Remedy: fmt.Sprintf("read the drill's report (%s), fix what made it miss the objective, then %s", filepath.Join(filepath.Dir(newest.Path), drill.FileHTML), run)}
+			Remedy: fmt.Sprintf("read the drill's report (%s), fix what made it miss the objective, then %s", filepath.Join(filepath.Dir(newest.Path), drillreport.FileHTML), run)}
 	case passing != nil:
 		ev := fmt.Sprintf("newest passing drill is older than max_age %s: %s", fmtAge(maxAge), drillSummary(passing, fa.now))
 		if passing != newest {
@@ -303,7 +303,7 @@ func (fa *flowAudit) drill(context.Context) Check {
 }
 
 // drillSummary is one drill's evidence: when, what, the measured figures.
-func drillSummary(s *drill.Stored, now time.Time) string {
+func drillSummary(s *drillreport.Stored, now time.Time) string {
 	r := s.Report
 	var rpoObj, rtoObj float64
 	if o, ok := r.Objective("rpo"); ok {
@@ -319,7 +319,7 @@ func drillSummary(s *drill.Stored, now time.Time) string {
 		r.Totals.Lost, r.Totals.ReplayedTranslation, s.Path)
 }
 
-func drillDetails(s *drill.Stored, now time.Time) map[string]any {
+func drillDetails(s *drillreport.Stored, now time.Time) map[string]any {
 	r := s.Report
 	return map[string]any{
 		"report": s.Path, "scenario": r.Name, "fault": r.Fault, "passed": r.Passed,

@@ -15,38 +15,9 @@ import (
 
 	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/connect"
+	"github.com/godwit/godwit/internal/drillreport"
 	"github.com/godwit/godwit/internal/testkit"
 )
-
-func TestConnectScenarioKeys(t *testing.T) {
-	sc, err := ParseScenario("x.yaml", []byte("connect: {url: \"http://connect.dr:8083\", expect_running: [\"orders-sink\", \"cdc-.*\"]}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sc.Connect.Timeout != Defaults.Connect.Timeout || !sc.Connect.Enabled() {
-		t.Errorf("connect defaults: %+v", sc.Connect)
-	}
-	if sc, _ := ParseScenario("", nil); sc.Connect.Enabled() {
-		t.Error("the default scenario checks Kafka Connect")
-	}
-	for yml, want := range map[string]string{
-		"connect: {url: \"connect:8083\"}\n":                                                   "http://host:port",
-		"connect: {url: \"http://u:p@c:8083\"}\n":                                              "remove the credentials",
-		"connect: {expect_running: [a]}\n":                                                     "set connect.url",
-		"connect: {url: \"http://c:8083\", expect_running: [\"(\"]}\n":                         "expect_running[0]",
-		"connect: {url: \"http://c:8083\", username: u}\n":                                     "password_env or password_file",
-		"connect: {url: \"http://c:8083\", password_env: X}\n":                                 "without username",
-		"connect: {url: \"http://c:8083\", ca_file: /ca.pem}\n":                                "https",
-		"connect: {url: \"http://c:8083\", password: x}\n":                                     "password",
-		"connect: {url: \"http://c:8083\", timeout: -1s}\n":                                    "positive",
-		"connect: {url: \"https://c:8083\", username: u, password_env: A, password_file: B}\n": "one of",
-	} {
-		_, err := ParseScenario("x.yaml", []byte(yml))
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: error %v, want one containing %q", strings.TrimSpace(yml), err, want)
-		}
-	}
-}
 
 // capturedListing is a real Connect 4.3.1 worker's answer (see
 // internal/connect/testdata/README.md).
@@ -85,7 +56,7 @@ func TestEvaluateConnect(t *testing.T) {
 			`no connector matches expect_running "gone"`, "paused is PAUSED, expected RUNNING", "stopped is STOPPED, expected RUNNING",
 		}, []string{"badauth", "badpolicy", "toolarge"}},
 	} {
-		pats, err := expectPatterns(tc.expect)
+		pats, err := drillreport.ConnectSpec{ExpectRunning: tc.expect}.Patterns()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +86,7 @@ func TestConnectUnreachableIsAFailedObjective(t *testing.T) {
 	}
 	url := "http://" + ln.Addr().String()
 	ln.Close()
-	sc, err := ParseScenario("x.yaml", []byte("connect: {url: \""+url+"\", timeout: 1s}\nfault: {type: none}\n"))
+	sc, err := drillreport.ParseScenario("x.yaml", []byte("connect: {url: \""+url+"\", timeout: 1s}\nfault: {type: none}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +104,7 @@ func TestConnectUnreachableIsAFailedObjective(t *testing.T) {
 	if el := time.Since(t0); el < 900*time.Millisecond || el > 5*time.Second {
 		t.Errorf("the check after the failover took %v with a 1s timeout", el)
 	}
-	r := &Report{Scenario: sc}
+	r := &drillreport.Report{Scenario: sc}
 	if d.connectOutcome(r) {
 		t.Fatal("connect objective passed with nothing listening")
 	}
@@ -144,10 +115,10 @@ func TestConnectUnreachableIsAFailedObjective(t *testing.T) {
 	if n := len(r.Connect.Checks); n != 2 || r.Connect.Checks[0].Phase != "before fault" || r.Connect.Checks[1].Phase != "after failover" || r.Connect.Checks[1].Attempts < 2 {
 		t.Errorf("checks %+v", r.Connect.Checks)
 	}
-	if s := r.Connect.sentence(); !strings.Contains(s, "Kafka Connect at "+url+" after failover could not be read") {
+	if s := r.Connect.Sentence(); !strings.Contains(s, "Kafka Connect at "+url+" after failover could not be read") {
 		t.Errorf("sentence %q", s)
 	}
-	if md := r.Connect.markdown(); !strings.Contains(md, "Not read: kafka connect at "+url+" is unreachable") {
+	if md := r.Connect.Markdown(); !strings.Contains(md, "Not read: kafka connect at "+url+" is unreachable") {
 		t.Errorf("markdown:\n%s", md)
 	}
 	if h := string(r.Connect.HTMLSection()); !strings.Contains(h, "Not read: kafka connect at "+url) {
@@ -184,10 +155,10 @@ func TestDrillConnectCheckRealWorker(t *testing.T) {
 			t.Logf("drill took %.1fs", time.Since(start).Seconds())
 			r := res.Report
 			var back struct {
-				Connect    *ConnectReport `json:"connect"`
-				Objectives []Objective    `json:"objectives"`
-				Passed     bool           `json:"passed"`
-				Statement  string         `json:"statement"`
+				Connect    *drillreport.ConnectReport `json:"connect"`
+				Objectives []drillreport.Objective    `json:"objectives"`
+				Passed     bool                       `json:"passed"`
+				Statement  string                     `json:"statement"`
 			}
 			js, err := r.JSON()
 			if err != nil {
@@ -211,7 +182,7 @@ func TestDrillConnectCheckRealWorker(t *testing.T) {
 				}
 				states := map[string]string{}
 				for _, cn := range c.Connectors {
-					states[cn.Name] = cn.State + "/" + taskStates(cn)
+					states[cn.Name] = cn.State + "/" + drillreport.TaskStates(cn)
 					if cn.Name == broken && (len(cn.Tasks) != 1 || !strings.Contains(cn.Tasks[0].Trace, brokenCause(p))) {
 						t.Errorf("%s: %s tasks %+v, want a FAILED task whose trace names %s", phase, cn.Name, cn.Tasks, brokenCause(p))
 					}
@@ -220,7 +191,7 @@ func TestDrillConnectCheckRealWorker(t *testing.T) {
 					t.Errorf("%s: states %v", phase, states)
 				}
 			}
-			var ob Objective
+			var ob drillreport.Objective
 			for _, o := range back.Objectives {
 				if o.Name == "connect" {
 					ob = o
@@ -331,7 +302,7 @@ func runConnectDrill(t *testing.T, p testkit.Pair, url string, expect []string) 
 	for i, e := range expect {
 		quoted[i] = fmt.Sprintf("%q", e)
 	}
-	sc, err := ParseScenario("connect.yaml", []byte(`
+	sc, err := drillreport.ParseScenario("connect.yaml", []byte(`
 name: connect
 topics: [{name: orders, partitions: 2}]
 workload: {rate: 100, record_size: 200, peak: {rate: 200, duration: 1s}}
@@ -379,7 +350,7 @@ func TestConnectWarnsOnAnotherKafkaCluster(t *testing.T) {
 		_, _ = w.Write(root)
 	}))
 	defer srv.Close()
-	sc, err := ParseScenario("x.yaml", []byte("connect: {url: \""+srv.URL+"\", expect_running: [healthy, \"bad(admin|auth)\"], timeout: 2s}\n"))
+	sc, err := drillreport.ParseScenario("x.yaml", []byte("connect: {url: \""+srv.URL+"\", expect_running: [healthy, \"bad(admin|auth)\"], timeout: 2s}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,11 +358,11 @@ func TestConnectWarnsOnAnotherKafkaCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pats, _ := expectPatterns(sc.Connect.ExpectRunning)
+	pats, _ := sc.Connect.Patterns()
 	d := &drill{sc: sc, start: time.Now(), o: Options{Flow: &config.Flow{Target: "secondary"}},
 		conn: &connectRun{spec: sc.Connect, client: cl, patterns: pats, targetID: "another-cluster-id"}}
 	d.connectCheckAfter(context.Background())
-	r := &Report{Scenario: sc}
+	r := &drillreport.Report{Scenario: sc}
 	if d.connectOutcome(r) {
 		t.Error("badauth's FAILED task passed")
 	}

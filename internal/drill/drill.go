@@ -17,6 +17,7 @@ import (
 
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/drillreport"
 	"github.com/godwit/godwit/internal/naming"
 	"github.com/godwit/godwit/internal/sandbox"
 	"github.com/godwit/godwit/internal/workload"
@@ -29,7 +30,7 @@ type Options struct {
 	Config     *config.Config
 	Flow       *config.Flow
 	ConfigPath string
-	Scenario   *Scenario
+	Scenario   *drillreport.Scenario
 	// Sandbox, when set, holds the flow's clusters (embedded): source-down
 	// stops the source cluster.
 	Sandbox *sandbox.Sandbox
@@ -54,7 +55,7 @@ type Options struct {
 
 // Result is a drill's report plus what tests need to check it.
 type Result struct {
-	Report  *Report
+	Report  *drillreport.Report
 	Ledgers []*workload.Ledger
 }
 
@@ -69,7 +70,7 @@ type stream struct {
 
 type drill struct {
 	o      Options
-	sc     *Scenario
+	sc     *drillreport.Scenario
 	start  time.Time
 	log    *slog.Logger
 	src    *cluster.Cluster
@@ -94,8 +95,8 @@ type drill struct {
 	printMu sync.Mutex
 	mu      sync.Mutex
 	checks  map[string]workload.Report
-	samples []LagSample
-	spans   []Span
+	samples []drillreport.LagSample
+	spans   []drillreport.Span
 	notes   []string
 
 	srcUp      atomic.Bool
@@ -129,7 +130,7 @@ func (d *drill) setPhase(name string) {
 		d.spans[n-1].End = d.since(now)
 		d.spans[n-1].AckedEnd = d.acked()
 	}
-	d.spans = append(d.spans, Span{Name: name, Start: d.since(now), AckedStart: d.acked()})
+	d.spans = append(d.spans, drillreport.Span{Name: name, Start: d.since(now), AckedStart: d.acked()})
 	d.mu.Unlock()
 	d.phase.Store(name)
 }
@@ -193,7 +194,7 @@ func (d *drill) setup(ctx context.Context) error {
 		return err
 	}
 	d.standby = d.o.Config
-	if d.sc.Fault.Type == FaultNetworkPartition {
+	if d.sc.Fault.Type == drillreport.FaultNetworkPartition {
 		d.part = newNetPartition(d)
 		d.standby = d.part.cfg
 	}
@@ -394,7 +395,7 @@ func (d *drill) sampleLoop(ctx context.Context) {
 	}
 }
 
-func (d *drill) sample() LagSample {
+func (d *drill) sample() drillreport.LagSample {
 	now := time.Now()
 	var recs int64
 	var oldest time.Time
@@ -410,7 +411,7 @@ func (d *drill) sample() LagSample {
 			})
 		}
 	}
-	s := LagSample{T: d.since(now), Phase: d.phase.Load().(string), Records: recs}
+	s := drillreport.LagSample{T: d.since(now), Phase: d.phase.Load().(string), Records: recs}
 	if !oldest.IsZero() {
 		s.Seconds = max(0, now.Sub(oldest).Seconds())
 	}
@@ -471,7 +472,7 @@ func (d *drill) allOnTarget() bool {
 	return true
 }
 
-func (d *drill) run(ctx context.Context) (*Report, error) {
+func (d *drill) run(ctx context.Context) (*drillreport.Report, error) {
 	sc := d.sc
 	bg, stopBG := context.WithCancel(ctx)
 	var bgWG sync.WaitGroup
@@ -535,17 +536,17 @@ func (d *drill) run(ctx context.Context) (*Report, error) {
 	}
 
 	waitConnect()
-	rto := &RTO{}
+	rto := &drillreport.RTO{}
 	var fo *FailoverResult
 	var foErr error
 	switch sc.Fault.Type {
-	case FaultReplicatorCrash:
+	case drillreport.FaultReplicatorCrash:
 		if err := d.crash(ctx, rto, stopProducers, prodDone); err != nil {
 			return nil, err
 		}
 		stopSrcConsumers()
 		consWG.Wait()
-	case FaultSourceDown, FaultNone, FaultNetworkPartition:
+	case drillreport.FaultSourceDown, drillreport.FaultNone, drillreport.FaultNetworkPartition:
 		fo, foErr = d.failover(ctx, rto, stopProducers, prodDone, stopSrcConsumers, &consWG)
 		if foErr != nil && fo == nil {
 			return nil, foErr
@@ -575,7 +576,7 @@ func sleepCtx(ctx context.Context, dur time.Duration) bool {
 
 // crash kills the replicator, restarts it after RestartAfter and waits
 // until every record acknowledged before the restart is on the target.
-func (d *drill) crash(ctx context.Context, rto *RTO, stopProducers func(), prodDone chan struct{}) error {
+func (d *drill) crash(ctx context.Context, rto *drillreport.RTO, stopProducers func(), prodDone chan struct{}) error {
 	sc := d.sc
 	d.setPhase("fault")
 	tF := time.Now()
@@ -586,19 +587,19 @@ func (d *drill) crash(ctx context.Context, rto *RTO, stopProducers func(), prodD
 	}
 	sleepCtx(ctx, sc.Fault.RestartAfter.D())
 	tR := time.Now()
-	rto.add("replicator down", d.since(tF), d.since(tR))
+	rto.Add("replicator down", d.since(tF), d.since(tR))
 	d.setPhase("recovery")
 	if err := d.rep.Start(ctx); err != nil {
 		return fmt.Errorf("drill: restarting the replicator: %w", err)
 	}
 	tS := time.Now()
-	rto.add("replicator restart", d.since(tR), d.since(tS))
+	rto.Add("replicator restart", d.since(tR), d.since(tS))
 	d.printf("replicator restarted")
 	// Caught up: everything acknowledged before the restart is on the target.
 	marks := d.ackedMarks()
 	ok := waitFor(ctx, sc.Failover.Timeout.D(), func() bool { return d.reached(marks) })
 	tC := time.Now()
-	rto.add("replication caught up", d.since(tS), d.since(tC))
+	rto.Add("replication caught up", d.since(tS), d.since(tC))
 	if !ok {
 		d.note("replication did not catch up within %v after the restart", sc.Failover.Timeout.D())
 		rto.Incomplete = true
@@ -672,13 +673,13 @@ func (d *drill) injectSourceDown(ctx context.Context) error {
 	return nil
 }
 
-func (d *drill) failover(ctx context.Context, rto *RTO, stopProducers func(), prodDone chan struct{}, stopSrcConsumers func(), consWG *sync.WaitGroup) (*FailoverResult, error) {
+func (d *drill) failover(ctx context.Context, rto *drillreport.RTO, stopProducers func(), prodDone chan struct{}, stopSrcConsumers func(), consWG *sync.WaitGroup) (*FailoverResult, error) {
 	sc := d.sc
 	d.setPhase("fault")
 	tF := time.Now()
 	rto.FaultAt = d.since(tF)
 	var tD time.Time
-	if sc.Fault.Type == FaultSourceDown {
+	if sc.Fault.Type == drillreport.FaultSourceDown {
 		d.printf("FAULT source-down: taking cluster %s down", d.o.Flow.Source)
 		if err := d.injectSourceDown(ctx); err != nil {
 			return nil, err
@@ -706,11 +707,11 @@ func (d *drill) failover(ctx context.Context, rto *RTO, stopProducers func(), pr
 			return nil, fmt.Errorf("drill: the source still answered %v after the fault", sc.Failover.Timeout.D())
 		}
 		tD = time.Now()
-		rto.add("detect", d.since(tF), d.since(tD))
+		rto.Add("detect", d.since(tF), d.since(tD))
 		d.printf("detected: %s has failed every probe for %v", d.o.Flow.Source, sc.Failover.DetectAfter.D())
 		d.setPhase("declare")
 		sleepCtx(ctx, sc.Failover.DecisionDelay.D())
-		rto.add("declare", d.since(tD), d.since(time.Now()))
+		rto.Add("declare", d.since(tD), d.since(time.Now()))
 		d.printf("declared: failing over (decision delay %v)", sc.Failover.DecisionDelay.D())
 	} else if d.part != nil {
 		if err := d.part.fault(ctx, rto, tF); err != nil {
@@ -722,7 +723,7 @@ func (d *drill) failover(ctx context.Context, rto *RTO, stopProducers func(), pr
 		<-prodDone
 		stopSrcConsumers()
 		consWG.Wait()
-		rto.add("stop clients", d.since(tF), d.since(time.Now()))
+		rto.Add("stop clients", d.since(tF), d.since(time.Now()))
 	}
 
 	d.setPhase("failover")
@@ -755,8 +756,8 @@ func (d *drill) failover(ctx context.Context, rto *RTO, stopProducers func(), pr
 		}
 	}
 	hook = min(hook, tE.Sub(tC))
-	rto.add("failover command", d.since(tC), d.since(tE.Add(-hook)))
-	rto.add("cutover hook", d.since(tE.Add(-hook)), d.since(tE))
+	rto.Add("failover command", d.since(tC), d.since(tE.Add(-hook)))
+	rto.Add("cutover hook", d.since(tE.Add(-hook)), d.since(tE))
 	d.printf("failover done in %.1fs", tE.Sub(tC).Seconds())
 	if d.part != nil {
 		d.part.clientsMoved(stopProducers, prodDone, stopSrcConsumers, consWG)
@@ -803,7 +804,7 @@ func (d *drill) failover(ctx context.Context, rto *RTO, stopProducers func(), pr
 		rto.Incomplete = true
 		d.note("consumers were not assigned their partitions on the target within %v", sc.Failover.Timeout.D())
 	}
-	rto.add("consumers resumed", d.since(tE), d.since(tR))
+	rto.Add("consumers resumed", d.since(tE), d.since(tR))
 	d.printf("consumers resumed on %s", d.o.Flow.Target)
 	caught := waitFor(ctx, sc.Failover.Timeout.D(), func() bool {
 		for _, g := range d.groups {
@@ -818,7 +819,7 @@ func (d *drill) failover(ctx context.Context, rto *RTO, stopProducers func(), pr
 		rto.Incomplete = true
 		d.note("consumers did not catch up on the target within %v", sc.Failover.Timeout.D())
 	}
-	rto.add("consumers caught up", d.since(tR), d.since(tU))
+	rto.Add("consumers caught up", d.since(tR), d.since(tU))
 	rto.Total = tU.Sub(tF).Seconds()
 	d.printf("consumers caught up: RTO %.1fs", rto.Total)
 	stopTgt()

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/drillreport"
 	"github.com/godwit/godwit/internal/failover"
 	"github.com/godwit/godwit/internal/sandbox"
 	"github.com/godwit/godwit/internal/testkit"
@@ -22,9 +23,9 @@ import (
 )
 
 // shortScenario keeps drills quick under -race.
-func shortScenario(t *testing.T, fault string) *Scenario {
+func shortScenario(t *testing.T, fault string) *drillreport.Scenario {
 	t.Helper()
-	sc, err := ParseScenario("test.yaml", []byte(`
+	sc, err := drillreport.ParseScenario("test.yaml", []byte(`
 name: test
 topics: [{name: orders, partitions: 3}]
 workload: {rate: 150, record_size: 200, peak: {rate: 600, duration: 2s}}
@@ -217,15 +218,15 @@ func readTarget(t *testing.T, addrs []string, topic string, run uint64) map[int3
 
 // decoded is the part of the JSON report the tests check.
 type decoded struct {
-	Topics     []TopicSpec    `json:"topics"`
-	Groups     []string       `json:"groups"`
-	Mode       string         `json:"failover_mode"`
-	Partitions []PartitionRow `json:"partitions"`
-	Totals     Totals         `json:"totals"`
-	RTO        RTO            `json:"rto"`
-	Lag        []LagSample    `json:"lag"`
-	Statement  string         `json:"statement"`
-	Passed     bool           `json:"passed"`
+	Topics     []drillreport.TopicSpec    `json:"topics"`
+	Groups     []string                   `json:"groups"`
+	Mode       string                     `json:"failover_mode"`
+	Partitions []drillreport.PartitionRow `json:"partitions"`
+	Totals     drillreport.Totals         `json:"totals"`
+	RTO        drillreport.RTO            `json:"rto"`
+	Lag        []drillreport.LagSample    `json:"lag"`
+	Statement  string                     `json:"statement"`
+	Passed     bool                       `json:"passed"`
 }
 
 // checkOwnCount decodes the JSON report and checks acked, lost, replayed
@@ -319,7 +320,7 @@ func TestDrillSourceDownFiguresMatchOwnCount(t *testing.T) {
 	pc := &processCounter{counts: map[TP]map[int64]int{}}
 	var progress bytes.Buffer
 	res, err := Run(context.Background(), Options{
-		Config: cfg, Flow: flow, ConfigPath: path, Scenario: shortScenario(t, FaultSourceDown),
+		Config: cfg, Flow: flow, ConfigPath: path, Scenario: shortScenario(t, drillreport.FaultSourceDown),
 		Sandbox: s, OnProcess: pc.hook, Progress: &progress,
 	})
 	if err != nil {
@@ -381,7 +382,7 @@ func TestDrillSourceDownFiguresMatchOwnCount(t *testing.T) {
 // (godwit as a process, killed with SIGKILL), with short phases.
 func TestDrillCrashAndPlanned(t *testing.T) {
 	testkit.ForEachPair(t, func(t *testing.T, p testkit.Pair) {
-		for _, fault := range []string{FaultReplicatorCrash, FaultNone} {
+		for _, fault := range []string{drillreport.FaultReplicatorCrash, drillreport.FaultNone} {
 			t.Run(fault, func(t *testing.T) {
 				var cfg *config.Config
 				var flow *config.Flow
@@ -418,7 +419,7 @@ func TestDrillCrashAndPlanned(t *testing.T) {
 							adm := kadm.NewClient(cl)
 							if tds, err := adm.ListTopics(ctx); err == nil {
 								for _, td := range tds.Sorted() {
-									if strings.Contains(td.Topic, TopicPrefix) && strings.HasSuffix(td.Topic, o.Suffix) {
+									if strings.Contains(td.Topic, drillreport.TopicPrefix) && strings.HasSuffix(td.Topic, o.Suffix) {
 										_, _ = adm.DeleteTopics(ctx, td.Topic)
 									}
 								}
@@ -439,14 +440,14 @@ func TestDrillCrashAndPlanned(t *testing.T) {
 				positions := func(groups []string) groupPositions {
 					return groupPositions{sourceCommitted(t, p.Primary.Addrs, groups), journalPositions(t, cfg, flow)}
 				}
-				back := checkOwnCount(t, res, pc, p.Secondary.Addrs, fault != FaultReplicatorCrash, positions)
+				back := checkOwnCount(t, res, pc, p.Secondary.Addrs, fault != drillreport.FaultReplicatorCrash, positions)
 				if back.Totals.ReplayedTranslation != 0 {
 					t.Errorf("%d records replayed because of offset translation; want 0", back.Totals.ReplayedTranslation)
 				}
 				if back.Totals.Lost != 0 || back.Totals.Duplicates != 0 {
 					t.Errorf("%s: lost %d, duplicates %d; want none", fault, back.Totals.Lost, back.Totals.Duplicates)
 				}
-				if fault == FaultNone && back.Mode != failover.Planned {
+				if fault == drillreport.FaultNone && back.Mode != failover.Planned {
 					t.Errorf("failover mode %q, want planned", back.Mode)
 				}
 				if !back.Passed {
@@ -455,22 +456,6 @@ func TestDrillCrashAndPlanned(t *testing.T) {
 			})
 		}
 	})
-}
-
-func TestScenarioStrictAndDefaults(t *testing.T) {
-	if _, err := ParseScenario("x.yaml", []byte("topics: [{name: a, partitons: 3}]\n")); err == nil || !strings.Contains(err.Error(), "partitons") {
-		t.Errorf("unknown key: %v", err)
-	}
-	if _, err := ParseScenario("x.yaml", []byte("fault: {type: meteor}\n")); err == nil {
-		t.Error("bad fault type accepted")
-	}
-	sc, err := ParseScenario("", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sc.Topics[0].Name != TopicPrefix+"orders" || sc.Groups[0].Name != TopicPrefix+"billing" || sc.Fault.Type != FaultSourceDown || sc.Workload.Peak.Rate <= sc.Workload.Rate {
-		t.Errorf("defaults: %+v", sc)
-	}
 }
 
 func TestPrepareConfigIsolatesTheDrill(t *testing.T) {

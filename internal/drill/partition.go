@@ -16,6 +16,7 @@ import (
 
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/drillreport"
 	"github.com/godwit/godwit/internal/failover"
 	"github.com/godwit/godwit/internal/netfault"
 )
@@ -132,7 +133,7 @@ func (p *netPartition) close() {
 
 // fault cuts the path, then detects and declares like source-down; the
 // primary region's clients keep running.
-func (p *netPartition) fault(ctx context.Context, rto *RTO, tF time.Time) error {
+func (p *netPartition) fault(ctx context.Context, rto *drillreport.RTO, tF time.Time) error {
 	d, sc := p.d, p.d.sc
 	d.printf("FAULT network-partition: cutting the network path from %s's side (replicator, failover, probes) to %s; producers and consumers in %s keep running",
 		d.o.Flow.Target, d.o.Flow.Source, d.o.Flow.Source)
@@ -148,11 +149,11 @@ func (p *netPartition) fault(ctx context.Context, rto *RTO, tF time.Time) error 
 		return fmt.Errorf("drill: the source still answered the standby side's probes %v after the network partition: is fault.command cutting the path from this host?", sc.Failover.Timeout.D())
 	}
 	tD := time.Now()
-	rto.add("detect", d.since(tF), d.since(tD))
+	rto.Add("detect", d.since(tF), d.since(tD))
 	d.printf("detected: %s has failed every probe from %s's side for %v", d.o.Flow.Source, d.o.Flow.Target, sc.Failover.DetectAfter.D())
 	d.setPhase("declare")
 	sleepCtx(ctx, sc.Failover.DecisionDelay.D())
-	rto.add("declare", d.since(tD), d.since(time.Now()))
+	rto.Add("declare", d.since(tD), d.since(time.Now()))
 	d.printf("declared: failing over (decision delay %v)", sc.Failover.DecisionDelay.D())
 	return nil
 }
@@ -170,60 +171,15 @@ func (p *netPartition) clientsMoved(stopProducers func(), prodDone chan struct{}
 	p.d.printf("clients moved: %s's producers and consumers stopped (%d records acknowledged in all)", p.d.o.Flow.Source, p.d.acked())
 }
 
-// NetworkPartitionReport is what a network-partition drill adds to the
-// report: the cut, godwit's last observation of the source before it, and
-// why more acknowledged records can be lost than godwit reported at risk.
-type NetworkPartitionReport struct {
-	// Method is "proxy" (the drill's own proxy cut the standby side),
-	// or "proxy+command" (fault.command also cut the replicator).
-	Method string `json:"method"`
-	// CutAt is when the cut was in place (fault.command, if any, had
-	// returned).
-	CutAt float64 `json:"cut_at_s"`
-	// WritesStoppedAt is when the primary's producers stopped: the
-	// failover and its cutover hook had moved the clients.
-	WritesStoppedAt float64        `json:"writes_stopped_at_s"`
-	HealedAt        float64        `json:"healed_at_s"`
-	Proxy           netfault.Stats `json:"proxy"`
-	// LastObservedAt is the newest of godwit's stored observations of the
-	// source end offsets (the failover's at-risk figure comes from them),
-	// ObservedBeforeCut how long before the cut it was stamped. The
-	// replicator stamps an observation when it processes a fetch, which
-	// may have arrived before the cut: a stamp can follow the cut (< 0)
-	// though what it saw cannot.
-	LastObservedAt    *time.Time `json:"last_observed_at"`
-	ObservedBeforeCut float64    `json:"observed_before_cut_seconds"`
-	// AckedAfterObservation counts acknowledged records at or beyond the
-	// observed end offset of their partition: no at-risk figure can
-	// include them. Lost = AtRisk + AckedAfterObservation + Unexplained.
-	AckedAfterObservation int64 `json:"acked_after_observation"`
-	Unexplained           int64 `json:"unexplained"`
-	// RecoverableOnSource counts lost records still on the source after
-	// the heal (read through the healed path): what godwit failback can
-	// recover.
-	RecoverableOnSource *int64                 `json:"recoverable_on_source"`
-	Partitions          []PartitionObservation `json:"partitions"`
-	Explanation         string                 `json:"explanation"`
-}
-
-// PartitionObservation is one source partition's last observation.
-type PartitionObservation struct {
-	Topic                 string    `json:"topic"`
-	Partition             int32     `json:"partition"`
-	ObservedEndOffset     int64     `json:"observed_end_offset"`
-	ObservedAt            time.Time `json:"observed_at"`
-	AckedAfterObservation int64     `json:"acked_after_observation"`
-}
-
 // finish heals the path, reads what the source still holds through it,
 // and adds the partition's evidence to the report.
-func (p *netPartition) finish(ctx context.Context, r *Report, fo *FailoverResult) {
+func (p *netPartition) finish(ctx context.Context, r *drillreport.Report, fo *FailoverResult) {
 	d := p.d
 	p.heal(ctx)
 	healedAt := time.Now()
 	d.printf("healed: the network path to %s is restored (the source was never down)", d.o.Flow.Source)
 	p.mu.Lock()
-	np := &NetworkPartitionReport{Method: "proxy", CutAt: d.since(p.cutAt), HealedAt: d.since(healedAt), Proxy: p.proxy.Stats()}
+	np := &drillreport.NetworkPartitionReport{Method: "proxy", CutAt: d.since(p.cutAt), HealedAt: d.since(healedAt), Proxy: drillreport.ProxyStats(p.proxy.Stats())}
 	if !p.writesStopped.IsZero() {
 		np.WritesStoppedAt = d.since(p.writesStopped)
 	}
@@ -267,7 +223,7 @@ func (p *netPartition) finish(ctx context.Context, r *Report, fo *FailoverResult
 			if !ok {
 				continue
 			}
-			po := PartitionObservation{Topic: st.topic, Partition: part, ObservedEndOffset: o.SourceEndOffset, ObservedAt: o.SourceEndObservedAt}
+			po := drillreport.PartitionObservation{Topic: st.topic, Partition: part, ObservedEndOffset: o.SourceEndOffset, ObservedAt: o.SourceEndObservedAt}
 			for _, a := range acked {
 				if a.Offset >= o.SourceEndOffset {
 					po.AckedAfterObservation++
@@ -386,7 +342,7 @@ func (p *netPartition) recoverable(ctx context.Context, lost map[TP][]int64) (in
 }
 
 // explain is the sentence the statement ends with.
-func (p *netPartition) explain(r *Report, np *NetworkPartitionReport) string {
+func (p *netPartition) explain(r *drillreport.Report, np *drillreport.NetworkPartitionReport) string {
 	var b strings.Builder
 	if r.Totals.AtRisk == nil || np.LastObservedAt == nil {
 		fmt.Fprintf(&b, "in the network partition the primary kept acknowledging writes until the clients moved %.1f s after the cut; the failover reported no observation of the source, so the lost records cannot be compared with one", np.WritesStoppedAt-np.CutAt)

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/drillreport"
 	"github.com/godwit/godwit/internal/failover"
 	"github.com/godwit/godwit/internal/netfault"
 	"github.com/godwit/godwit/internal/testkit"
@@ -28,9 +29,9 @@ import (
 // partitionScenario is shortScenario with network-partition and a short
 // failover source timeout: in a partition that drops packets the
 // failover's reachability check waits all of it.
-func partitionScenario(t *testing.T, command, heal string) *Scenario {
+func partitionScenario(t *testing.T, command, heal string) *drillreport.Scenario {
 	t.Helper()
-	sc := shortScenario(t, FaultNetworkPartition)
+	sc := shortScenario(t, drillreport.FaultNetworkPartition)
 	sc.Failover.SourceTimeout = config.Duration(2 * time.Second)
 	sc.Fault.Command, sc.Fault.HealCommand = command, heal
 	if err := sc.Validate(); err != nil {
@@ -76,7 +77,7 @@ func pairDrill(t *testing.T, p testkit.Pair) Options {
 			adm := kadm.NewClient(cl)
 			if tds, err := adm.ListTopics(ctx); err == nil {
 				for _, td := range tds.Sorted() {
-					if strings.Contains(td.Topic, TopicPrefix) && strings.HasSuffix(td.Topic, o.Suffix) {
+					if strings.Contains(td.Topic, drillreport.TopicPrefix) && strings.HasSuffix(td.Topic, o.Suffix) {
 						_, _ = adm.DeleteTopics(ctx, td.Topic)
 					}
 				}
@@ -112,7 +113,7 @@ func sourceEnds(t *testing.T, addrs []string, topic string) map[int32]int64 {
 
 // checkPartitionEvidence checks a network-partition drill's report
 // against the test's own count, and returns the decoded evidence.
-func checkPartitionEvidence(t *testing.T, res *Result, pc *processCounter, o Options, p testkit.Pair) NetworkPartitionReport {
+func checkPartitionEvidence(t *testing.T, res *Result, pc *processCounter, o Options, p testkit.Pair) drillreport.NetworkPartitionReport {
 	t.Helper()
 	positions := func(groups []string) groupPositions {
 		// The source was never down: the groups' commits are read from it
@@ -139,11 +140,11 @@ func checkPartitionEvidence(t *testing.T, res *Result, pc *processCounter, o Opt
 		t.Fatal(err)
 	}
 	var rep struct {
-		NetworkPartition *NetworkPartitionReport `json:"network_partition"`
-		Statement        string                  `json:"statement"`
-		LossWindow       float64                 `json:"loss_window_seconds"`
-		RPO              float64                 `json:"rpo_seconds"`
-		Objectives       []Objective             `json:"objectives"`
+		NetworkPartition *drillreport.NetworkPartitionReport `json:"network_partition"`
+		Statement        string                              `json:"statement"`
+		LossWindow       float64                             `json:"loss_window_seconds"`
+		RPO              float64                             `json:"rpo_seconds"`
+		Objectives       []drillreport.Objective             `json:"objectives"`
 	}
 	if err := json.Unmarshal(js, &rep); err != nil {
 		t.Fatal(err)
@@ -352,27 +353,5 @@ func TestDrillNetworkPartitionByCommand(t *testing.T) {
 	}
 	if s := net.Stats(); np.Method != "proxy+command" || s.Reset == 0 || net.Partitioned() {
 		t.Errorf("method %s; the command's cut reset %d of the replicator's connections and left the path partitioned=%v", np.Method, s.Reset, net.Partitioned())
-	}
-}
-
-func TestScenarioNetworkPartitionCommands(t *testing.T) {
-	for _, tc := range []struct{ yaml, want string }{
-		{"fault: {type: network-partition, command: cut}", "heal_command"},
-		{"fault: {type: network-partition, heal_command: heal}", "fault.command"},
-		{"fault: {type: source-down, heal_command: heal}", "network-partition only"},
-	} {
-		if _, err := ParseScenario("x.yaml", []byte(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: %v, want an error naming %s", tc.yaml, err, tc.want)
-		}
-	}
-	for _, y := range []string{"fault: {type: network-partition}", "fault: {type: network-partition, command: cut, heal_command: heal}"} {
-		sc, err := ParseScenario("x.yaml", []byte(y))
-		if err != nil {
-			t.Errorf("%s: %v", y, err)
-			continue
-		}
-		if sc.Failover.SourceTimeout.D() != 10*time.Second {
-			t.Errorf("default failover.source_timeout %v, want 10s (godwit failover's)", sc.Failover.SourceTimeout.D())
-		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/drillreport"
 )
 
 // PrepareConfig rewrites a godwit config for a drill: only the drill's flow
@@ -50,7 +51,7 @@ func PrepareConfig(path string, data []byte, flowName, cutoverCommand string) (*
 	if body == nil {
 		body = map[string]any{}
 	}
-	prefix := regexp.QuoteMeta(TopicPrefix) + ".*"
+	prefix := regexp.QuoteMeta(drillreport.TopicPrefix) + ".*"
 	body["topics"] = []string{prefix}
 	body["topics_exclude"] = []string{}
 	body["groups"] = []string{prefix}

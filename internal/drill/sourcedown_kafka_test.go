@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/drillreport"
 	"github.com/godwit/godwit/internal/failover"
 	"github.com/godwit/godwit/internal/testkit"
 )
@@ -57,7 +58,7 @@ func TestDrillSourceDownKillBroker(t *testing.T) {
 	}
 	// Drill group names on the shared secondary must not meet other runs'.
 	o.Suffix = strings.TrimPrefix(src, "a")
-	sc := shortScenario(t, FaultSourceDown)
+	sc := shortScenario(t, drillreport.FaultSourceDown)
 	sc.Fault.Command = source.KillCommand()
 	sc.Topics[0].Partitions = 6
 	sc.Workload.RecordSize = 1000

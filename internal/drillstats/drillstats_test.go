@@ -16,20 +16,20 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/godwit/godwit/internal/drill"
+	"github.com/godwit/godwit/internal/drillreport"
 	"github.com/godwit/godwit/internal/testkit"
 )
 
 // demoReport is report.json of a real `godwit demo` run (see
 // internal/drill TestDemoReportIsCurrent).
-const demoReport = "../drill/testdata/demo-report.json"
+const demoReport = "../drillreport/testdata/demo-report.json"
 
 var t0 = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 
 // writeReport writes the demo report, changed by edit, as root/dir/report.json.
-func writeReport(t *testing.T, root, dir string, edit func(*drill.Report)) *drill.Report {
+func writeReport(t *testing.T, root, dir string, edit func(*drillreport.Report)) *drillreport.Report {
 	t.Helper()
-	r, err := drill.ReadReport(demoReport)
+	r, err := drillreport.ReadReport(demoReport)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +40,8 @@ func writeReport(t *testing.T, root, dir string, edit func(*drill.Report)) *dril
 	return r
 }
 
-func drilled(day int, passed bool, flow, fault string) func(*drill.Report) {
-	return func(r *drill.Report) {
+func drilled(day int, passed bool, flow, fault string) func(*drillreport.Report) {
+	return func(r *drillreport.Report) {
 		r.StartedAt, r.Passed, r.Flow, r.Fault = t0.AddDate(0, 0, day), passed, flow, fault
 		r.RPOSeconds, r.RTO.Total = float64(day)/10, float64(day)
 		r.Totals.Lost = int64(day)
@@ -72,18 +72,18 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	return series(mfs)
 }
 
-func finished(r *drill.Report) float64 {
-	return float64(drill.Stored{Report: r}.Finished().UnixMilli()) / 1000
+func finished(r *drillreport.Report) float64 {
+	return float64(drillreport.Stored{Report: r}.Finished().UnixMilli()) / 1000
 }
 
 func TestSetFromReports(t *testing.T) {
 	root := t.TempDir()
-	writeReport(t, root, "1", drilled(1, true, "a->b", drill.FaultSourceDown))
-	pass := writeReport(t, root, "2", drilled(2, true, "a->b", drill.FaultSourceDown))
-	fail := writeReport(t, root, "3", drilled(3, false, "a->b", drill.FaultSourceDown))
-	crash := writeReport(t, root, "4", drilled(4, true, "a->b", drill.FaultReplicatorCrash))
-	writeReport(t, root, "5", drilled(5, true, "x->y", drill.FaultSourceDown)) // not a flow of this process
-	reports, bad, err := drill.LoadReports(root)
+	writeReport(t, root, "1", drilled(1, true, "a->b", drillreport.FaultSourceDown))
+	pass := writeReport(t, root, "2", drilled(2, true, "a->b", drillreport.FaultSourceDown))
+	fail := writeReport(t, root, "3", drilled(3, false, "a->b", drillreport.FaultSourceDown))
+	crash := writeReport(t, root, "4", drilled(4, true, "a->b", drillreport.FaultReplicatorCrash))
+	writeReport(t, root, "5", drilled(5, true, "x->y", drillreport.FaultSourceDown)) // not a flow of this process
+	reports, bad, err := drillreport.LoadReports(root)
 	if err != nil || len(bad) != 0 {
 		t.Fatal(err, bad)
 	}
@@ -137,8 +137,8 @@ func TestSetFromReports(t *testing.T) {
 // them).
 func TestTextfile(t *testing.T) {
 	root := t.TempDir()
-	r := writeReport(t, root, "", drilled(1, true, "a->b", drill.FaultSourceDown))
-	reports, _, err := drill.LoadReports(root)
+	r := writeReport(t, root, "", drilled(1, true, "a->b", drillreport.FaultSourceDown))
+	reports, _, err := drillreport.LoadReports(root)
 	if err != nil || len(reports) != 1 {
 		t.Fatal(err, reports)
 	}
@@ -225,7 +225,7 @@ func TestExporterRefreshes(t *testing.T) {
 		t.Errorf("log:\n%s", logs.String())
 	}
 
-	r := writeReport(t, dir, "1", drilled(0, true, "a->b", drill.FaultSourceDown))
+	r := writeReport(t, dir, "1", drilled(0, true, "a->b", drillreport.FaultSourceDown))
 	k := NameLastSuccess + "{fault=source-down,flow=a->b,scenario=demo: us-west-2 goes down}"
 	testkit.Eventually(t, 5*time.Second, func() (bool, string) {
 		return gather(t, reg)[k] == finished(r), "the new report's godwit_drill_last_success_timestamp_seconds"

@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/godwit/godwit/internal/drill"
+	"github.com/godwit/godwit/internal/drillreport"
 )
 
 // Options configure an Exporter. Every field is required except Now.
@@ -78,7 +78,7 @@ func (e *Exporter) Run(ctx context.Context) {
 // losing the drill history because of a transient mount problem would
 // fire the staleness alert.
 func (e *Exporter) Refresh() {
-	reports, bad, err := drill.LoadReports(e.o.Dir)
+	reports, bad, err := drillreport.LoadReports(e.o.Dir)
 	if err != nil {
 		e.log.Warn("cannot read the drill reports directory; keeping the last drill metrics", "dir", e.o.Dir, "err", err)
 		return
@@ -96,8 +96,8 @@ func (e *Exporter) Refresh() {
 // judge logs, per flow, when what its drills say changes: fresh (newest
 // drill passed within max_age), failing (newest drill missed an
 // objective), stale (no passing drill within max_age) or none.
-func (e *Exporter) judge(reports []drill.Stored) {
-	latest := drill.LatestBy(reports, func(r *drill.Report) string { return r.Flow })
+func (e *Exporter) judge(reports []drillreport.Stored) {
+	latest := drillreport.LatestBy(reports, func(r *drillreport.Report) string { return r.Flow })
 	now := e.o.Now()
 	for _, f := range e.o.Flows {
 		l := latest[f]

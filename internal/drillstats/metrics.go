@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/godwit/godwit/internal/drill"
+	"github.com/godwit/godwit/internal/drillreport"
 )
 
 // Metric names.
@@ -91,16 +91,16 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 }
 
 // Set replaces every gauge with what reports (oldest first, as
-// drill.LoadReports returns them) say: per flow, scenario and fault the
+// drillreport.LoadReports returns them) say: per flow, scenario and fault the
 // newest drill and the newest passing one. When flows is not nil, only
 // those flows are exported, each with a report count (0 when it has none,
 // so an alert can tell "never drilled" from "not configured").
-func (m *Metrics) Set(reports []drill.Stored, unreadable int, flows []string) {
+func (m *Metrics) Set(reports []drillreport.Stored, unreadable int, flows []string) {
 	keep := map[string]bool{}
 	for _, f := range flows {
 		keep[f] = true
 	}
-	var sel []drill.Stored
+	var sel []drillreport.Stored
 	for _, s := range reports {
 		if flows == nil || keep[s.Report.Flow] {
 			sel = append(sel, s)
@@ -112,7 +112,7 @@ func (m *Metrics) Set(reports []drill.Stored, unreadable int, flows []string) {
 	}
 	type key struct{ flow, scenario, fault string }
 	keys := map[string]key{}
-	latest := drill.LatestBy(sel, func(r *drill.Report) string {
+	latest := drillreport.LatestBy(sel, func(r *drillreport.Report) string {
 		k := key{r.Flow, r.Name, r.Fault}
 		s := k.flow + "\x00" + k.scenario + "\x00" + k.fault
 		keys[s] = k
@@ -162,7 +162,7 @@ func (m *Metrics) Set(reports []drill.Stored, unreadable int, flows []string) {
 	m.mu.Unlock()
 }
 
-func unix(s *drill.Stored) float64 { return float64(s.Finished().UnixMilli()) / 1000 }
+func unix(s *drillreport.Stored) float64 { return float64(s.Finished().UnixMilli()) / 1000 }
 
 func b2f(b bool) float64 {
 	if b {
@@ -174,7 +174,7 @@ func b2f(b bool) float64 {
 // WriteTextfile writes the gauges for reports to path in the Prometheus
 // text format, atomically (a temporary file renamed into place), as
 // node_exporter's textfile collector needs.
-func WriteTextfile(path string, reports []drill.Stored, unreadable int) error {
+func WriteTextfile(path string, reports []drillreport.Stored, unreadable int) error {
 	reg := prometheus.NewRegistry()
 	NewMetrics(reg).Set(reports, unreadable, nil)
 	return prometheus.WriteToTextfile(path, reg)

@@ -1,4 +1,4 @@
-package drill
+package drillreport
 
 import (
 	"encoding/json"
@@ -20,7 +20,7 @@ const demoReport = "testdata/demo-report.json"
 // it (here, in internal/audit and internal/drillstats) cannot drift from
 // the real format. When Report changes, regenerate it:
 //
-//	go run ./cmd/godwit demo --out /tmp/demo && cp /tmp/demo/report.json internal/drill/testdata/demo-report.json
+//	go run ./cmd/godwit demo --out /tmp/demo && cp /tmp/demo/report.json internal/drillreport/testdata/demo-report.json
 func TestDemoReportIsCurrent(t *testing.T) {
 	r, err := ReadReport(demoReport)
 	if err != nil {

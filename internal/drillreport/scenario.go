@@ -1,9 +1,4 @@
-// Package drill runs a disaster-recovery drill: a sequence-numbered workload
-// on drill topics (steady and peak phases), a fault (source down, replicator
-// crash, network partition, or none for a planned failover), a failover with the consumer group
-// moved to the target, and a report built only from what an independent
-// checker counted by reading sequence numbers on both sides.
-package drill
+package drillreport
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package drill
+package drillreport
 
 import (
 	"bytes"
@@ -96,7 +96,7 @@ func (r *Report) Markdown() string {
 	for _, p := range r.Partitions {
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %s | %d | %d | %d | %d | %d |\n", p.Topic, p.Partition, p.LastAckedOffset, p.TargetHasOffset, p.Acked, p.OnTarget, p.Lost, atRisk(p.AtRisk), p.Replayed, p.ReplayedUncommitted, p.ReplayedCheckpointLag, p.ReplayedTranslation, p.Skipped)
 	}
-	b.WriteString(r.Connect.markdown())
+	b.WriteString(r.Connect.Markdown())
 	if len(r.Notes) > 0 {
 		b.WriteString("\n## Notes\n\n")
 		for _, n := range r.Notes {
