@@ -29,6 +29,7 @@ var layers = map[string]int{
 	"internal/naming":      1,
 	"internal/sandbox":     1,
 	"internal/drillreport": 1,
+	"internal/flowstate":   1,
 	// State on the target that several commands read and write.
 	"internal/journal":    2,
 	"internal/metasync":   2,
