@@ -1,4 +1,4 @@
-.PHONY: test build kafka-up kafka-down kafka-status kafka-logs kafka-clean vet
+.PHONY: test build kafka-up kafka-down kafka-status kafka-logs kafka-clean registry-up registry-down registry-status vet
 
 test:
 	./scripts/test.sh
@@ -23,3 +23,12 @@ kafka-logs:
 
 kafka-clean:
 	./scripts/kafka.sh clean
+
+registry-up:
+	./scripts/registry.sh up
+
+registry-down:
+	./scripts/registry.sh down
+
+registry-status:
+	./scripts/registry.sh status

@@ -12,9 +12,10 @@
 # and ./... is added when they name no package.
 #
 # Knobs: GODWIT_SKIP_LINT=1 (no vet/staticcheck), GODWIT_SKIP_KAFKA=1 (no real
-# clusters; integration tests skip), GODWIT_KEEP_KAFKA=1 (leave clusters up).
-# Clusters that were already running before this script started are reused
-# and left running.
+# clusters; integration tests skip), GODWIT_KEEP_KAFKA=1 (leave clusters up),
+# GODWIT_SKIP_REGISTRY=1 (no Schema Registries: schema tests skip).
+# Clusters and registries that were already running before this script
+# started are reused and left running.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -61,6 +62,9 @@ cleanup() {
 			"$REPO/scripts/kafka.sh" down || true
 			say "kafka down took $(since "$t")"
 		fi
+	fi
+	if [[ "${STARTED_REGISTRY:-0}" == 1 && "${GODWIT_KEEP_KAFKA:-0}" != 1 ]]; then
+		"$REPO/scripts/registry.sh" down || true
 	fi
 	say "total $(since "$T_START") (${TIMINGS[*]:-}) exit $rc"
 	exit "$rc"
@@ -130,6 +134,21 @@ if [[ "${GODWIT_SKIP_KAFKA:-0}" != 1 ]]; then
 	else
 		say "no secure listeners (clusters started with GODWIT_KAFKA_SECURE=0 or before they existed): TLS/SASL tests skip"
 	fi
+fi
+
+# ---- real Schema Registries (Apicurio Registry, one per cluster; issue #18)
+if [[ "${GODWIT_SKIP_KAFKA:-0}" != 1 && "${GODWIT_SKIP_REGISTRY:-0}" != 1 ]]; then
+	t="$EPOCHREALTIME"
+	if "$REPO/scripts/registry.sh" status >/dev/null 2>&1; then
+		say "Schema Registries already running: reusing them and leaving them up"
+	else
+		STARTED_REGISTRY=1
+		say "starting Schema Registries"
+		"$REPO/scripts/registry.sh" up
+	fi
+	phase_done registry-up "$t"
+	eval "$("$REPO/scripts/registry.sh" env)"
+	say "GODWIT_TEST_PRIMARY_REGISTRY=$GODWIT_TEST_PRIMARY_REGISTRY GODWIT_TEST_SECONDARY_REGISTRY=$GODWIT_TEST_SECONDARY_REGISTRY"
 fi
 
 # ---- tests

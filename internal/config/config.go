@@ -61,6 +61,8 @@ type Cluster struct {
 	// docs/security.md); absent means plaintext without authentication.
 	TLS  *TLS  `yaml:"tls,omitempty" json:"tls,omitempty"`
 	SASL *SASL `yaml:"sasl,omitempty" json:"sasl,omitempty"`
+	// SchemaRegistry is the cluster's Schema Registry (schemas.go).
+	SchemaRegistry *SchemaRegistry `yaml:"schema_registry,omitempty" json:"schema_registry,omitempty"`
 
 	// Dial, when set, opens every TCP connection godwit makes to this
 	// cluster's brokers (TLS runs on top of it). It is never read from
@@ -119,6 +121,9 @@ type Flow struct {
 	// process whatever the backlog; smaller budgets mean smaller
 	// fetches, which cost throughput over high-latency links.
 	MemoryBudget ByteSize `yaml:"memory_budget" json:"memory_budget"`
+	// Schemas syncs Schema Registry subjects along with the data
+	// (schemas.go).
+	Schemas *Schemas `yaml:"schemas" json:"schemas"`
 
 	// Resolved fields, filled by Validate.
 	Name   string `yaml:"-" json:"name"`

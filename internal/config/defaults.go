@@ -34,6 +34,10 @@ const (
 	// A monthly game day, with some slack.
 	DefaultDrillMaxAge          = 30 * 24 * time.Hour
 	DefaultDrillRefreshInterval = time.Minute
+	// DefaultSchemaMode keeps the source's schema IDs, so records are
+	// copied byte for byte.
+	DefaultSchemaMode            = SchemaPreserveIDs
+	DefaultSchemaRegistryTimeout = 15 * time.Second
 )
 
 // DefaultGroupsExclude mirrors MM2's groups.exclude, plus godwit's own
@@ -66,13 +70,17 @@ func (c *Config) applyDefaults() {
 			cl.DialTimeout = Duration(DefaultDialTimeout)
 		}
 		cl.applySecurityDefaults()
+		if cl.SchemaRegistry != nil {
+			cl.SchemaRegistry.applyDefaults()
+		}
 	}
 	c.iamFlowDefaults()
-	for _, f := range c.Flows {
+	for name, f := range c.Flows {
 		if f == nil {
 			continue
 		}
 		f.applyDefaults()
+		c.schemaFlowDefaults(name, f)
 	}
 }
 

@@ -27,6 +27,7 @@ func (c *Config) Redacted() *Config {
 					}
 					cl.SASL = &s
 				}
+				cl.SchemaRegistry = redactedRegistry(v.SchemaRegistry)
 				v = &cl
 			}
 			cp.Clusters[k] = v

@@ -29,6 +29,9 @@ func (c *Config) validate(loc *locator) error {
 		if err := cl.validateSecurity(loc, p); err != nil {
 			return err
 		}
+		if err := cl.validateRegistry(loc, p); err != nil {
+			return err
+		}
 	}
 	if c.Cutover.Timeout < 0 {
 		return loc.errorf("cutover.timeout", "timeout must be positive, got %s", c.Cutover.Timeout.D())
@@ -56,6 +59,9 @@ func (c *Config) validate(loc *locator) error {
 			return err
 		}
 		c.validateFlowSecurity(f)
+		if err := c.validateSchemas(loc, f, p); err != nil {
+			return err
+		}
 	}
 	return nil
 }
