@@ -14,6 +14,7 @@ import (
 	"github.com/godwit/godwit/internal/metrics"
 	"github.com/godwit/godwit/internal/offsets"
 	"github.com/godwit/godwit/internal/replicate"
+	"github.com/godwit/godwit/internal/schemas"
 )
 
 func init() { commands = append(commands, newReplicateCmd, newStatusCmd) }
@@ -73,7 +74,18 @@ through a consumer group on the target cluster.`,
 			if err != nil {
 				return err
 			}
+			// Schema Registry subjects follow too, for flows with schemas.
+			sflows := make([]schemas.Flow, 0, len(r.Flows()))
+			for _, f := range r.Flows() {
+				sflows = append(sflows, f)
+			}
+			stopSchemas, err := schemas.Start(cmd.Context(), cfg, sflows, log, schemas.NewMetrics(reg))
+			if err != nil {
+				stopOffsets()
+				return err
+			}
 			err = r.Run(cmd.Context())
+			stopSchemas()
 			stopOffsets()
 			log.Info("replicator stopped")
 			return err

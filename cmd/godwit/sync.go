@@ -23,13 +23,15 @@ func init() { commands = append(commands, newSyncCmd) }
 func newSyncCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sync",
-		Short: "Show or apply metadata sync: target topics, partitions, configs and ACLs",
+		Short: "Show or apply metadata sync: target topics, partitions, configs, ACLs and schemas",
 		Example: `  godwit sync plan -c godwit.yaml
   godwit sync apply -c godwit.yaml --flow primary->secondary`,
 		Long: `Metadata sync makes the target ready to take production traffic: it creates
 the flow's target topics with the source's partition counts and configs, adds
-partitions, follows config changes and copies topic and group ACLs.
-The replicator runs it every refresh_interval; these commands run one pass.`,
+partitions, follows config changes and copies topic and group ACLs; for flows
+with schemas, the target's Schema Registry gets the source's subject versions
+(docs/schemas.md). The replicator runs it every refresh_interval; these
+commands run one pass.`,
 	}
 	cmd.AddCommand(newSyncPassCmd(g, false), newSyncPassCmd(g, true))
 	return cmd
@@ -69,6 +71,9 @@ error names the topic or ACL and the reason; other changes still apply).`
 		type flowOut struct {
 			*metasync.Plan
 			Result *metasync.Result `json:"result,omitempty"`
+			// Schemas is the flow's Schema Registry sync (flows with
+			// schemas enabled).
+			Schemas *schemaSyncOut `json:"schemas,omitempty"`
 		}
 		var out struct {
 			Flows []flowOut `json:"flows"`
@@ -79,9 +84,16 @@ error names the topic or ACL and the reason; other changes still apply).`
 			if err != nil {
 				return err
 			}
-			out.Flows = append(out.Flows, flowOut{Plan: p, Result: r})
+			so, err := syncSchemas(ctx, cfg, f, log, apply)
+			if err != nil {
+				return err
+			}
+			out.Flows = append(out.Flows, flowOut{Plan: p, Result: r, Schemas: so})
 			if r != nil {
 				failed += len(r.Errors)
+			}
+			if so != nil && so.Result != nil {
+				failed += len(so.Result.Errors) + len(so.Plan.Conflicts)
 			}
 		}
 		if g.json() {
@@ -94,6 +106,7 @@ error names the topic or ACL and the reason; other changes still apply).`
 		} else {
 			for _, fo := range out.Flows {
 				printSync(g.stdout, fo.Plan, fo.Result)
+				printSchemaSync(g.stdout, fo.Schemas)
 			}
 		}
 		if failed > 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/kafkautil"
 	"github.com/godwit/godwit/internal/naming"
@@ -160,4 +162,27 @@ func (m *IDMap) Record(ctx context.Context, ids map[int]int) error {
 		m.mu.Unlock()
 	}
 	return conflict
+}
+
+// OpenIDMap connects to flow f's target, creates the ID map topic if
+// needed and loads it. closeFn closes the client.
+func OpenIDMap(ctx context.Context, cfg *config.Config, f *config.Flow, log *slog.Logger) (m *IDMap, closeFn func(), err error) {
+	dst, err := cluster.New(cfg, f.Target)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := dst.Client(f.Name+"-schema-ids", log)
+	if err != nil {
+		return nil, nil, err
+	}
+	m = NewIDMap(f, cl)
+	if err := m.Ensure(ctx); err != nil {
+		cl.Close()
+		return nil, nil, cluster.Explain(dst, err)
+	}
+	if err := m.Load(ctx); err != nil {
+		cl.Close()
+		return nil, nil, cluster.Explain(dst, err)
+	}
+	return m, cl.Close, nil
 }

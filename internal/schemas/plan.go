@@ -127,6 +127,7 @@ func Diff(flow, mode string, src, dst *Snapshot) *Plan {
 		} else {
 			p.diffPreserve(s, t, dstIDs)
 		}
+		p.compat(s, t, dst.Global)
 	}
 	for _, name := range dst.Names() {
 		if _, ok := src.Subjects[name]; !ok {
@@ -168,7 +169,6 @@ func (p *Plan) diffPreserve(s, t *Subject, dstIDs map[int]Version) {
 		}
 		p.Actions = append(p.Actions, Action{Kind: ActRegister, Subject: s.Name, Version: v.Version, SourceID: v.ID, TargetID: v.ID, Type: v.SchemaType(), Reason: reasonNew(t, v), src: v})
 	}
-	p.compat(s, t)
 }
 
 func (p *Plan) diffTranslate(s, t *Subject) {
@@ -194,11 +194,12 @@ func (p *Plan) diffTranslate(s, t *Subject) {
 			p.Actions = append(p.Actions, Action{Kind: ActSoftDelete, Subject: s.Name, Version: match.Version, SourceID: v.ID, TargetID: match.ID, Reason: "soft-deleted on the source", src: v})
 		}
 	}
-	p.compat(s, t)
 }
 
-func (p *Plan) compat(s, t *Subject) {
-	from := ""
+// compat sets the target subject's level when its effective level (its
+// own, or for a new subject the target's default) is not the source's.
+func (p *Plan) compat(s, t *Subject, targetGlobal string) {
+	from := targetGlobal
 	if t != nil {
 		from = t.Compatibility
 	}

@@ -39,6 +39,9 @@ func (s *Subject) version(n int) (Version, bool) {
 // Snapshot is what a registry holds for the selected subjects.
 type Snapshot struct {
 	Subjects map[string]*Subject
+	// Global is the registry's default compatibility level, which a new
+	// subject gets.
+	Global string
 }
 
 // Names is the snapshot's subjects in order.
@@ -84,7 +87,11 @@ func (rd *reader) snapshot(ctx context.Context, keep func(string) bool) (*Snapsh
 	if err != nil {
 		return nil, err
 	}
-	snap := &Snapshot{Subjects: map[string]*Subject{}}
+	global, err := rd.reg.Compatibility(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	snap := &Snapshot{Subjects: map[string]*Subject{}, Global: global}
 	var (
 		mu       sync.Mutex
 		firstErr error

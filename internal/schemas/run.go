@@ -1,0 +1,58 @@
+package schemas
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"github.com/godwit/godwit/internal/config"
+)
+
+// Flow is what the schema sync needs of a running flow (a
+// *replicate.Flow): its config and whether this process owns slot 0.
+type Flow interface {
+	Config() *config.Flow
+	OwnsSlot(slot int) bool
+}
+
+// syncSlot is the slot whose owner syncs a flow's schemas, so one process
+// writes to the target registry at a time (the offsets sync uses the same).
+const syncSlot = 0
+
+// Start runs the schema sync of every flow that has it, alongside the
+// replicator, each every refresh_interval on the owner of the flow's slot
+// 0. stop ends them and waits.
+func Start(ctx context.Context, cfg *config.Config, flows []Flow, log *slog.Logger, m *Metrics) (stop func(), err error) {
+	var syncers []*Syncer
+	var intervals []config.Duration
+	for _, f := range flows {
+		fc := f.Config()
+		if !fc.SchemasEnabled() {
+			continue
+		}
+		src, err := FromConfig(cfg, fc.Source)
+		if err != nil {
+			return nil, err
+		}
+		dst, err := FromConfig(cfg, fc.Target)
+		if err != nil {
+			return nil, err
+		}
+		syncers = append(syncers, NewSyncer(Options{
+			Flow: fc, Source: src, Target: dst, Logger: log, Metrics: m,
+			Active: func() bool { return f.OwnsSlot(syncSlot) },
+		}))
+		intervals = append(intervals, fc.RefreshInterval)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i, s := range syncers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.log.Info("schema sync started", "sync", s.String())
+			s.Run(ctx, intervals[i].D())
+		}()
+	}
+	return func() { cancel(); wg.Wait() }, nil
+}
