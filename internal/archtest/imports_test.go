@@ -35,6 +35,7 @@ var layers = map[string]int{
 	"internal/metasync":   2,
 	"internal/drillstats": 2,
 	"internal/testkit":    2,
+	"internal/schemas":    2,
 	// The data plane, then offsets on top of its formats.
 	"internal/replicate": 3,
 	"internal/offsets":   4,

@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -29,6 +30,12 @@ func Start(ctx context.Context, cfg *config.Config, flows []Flow, log *slog.Logg
 		fc := f.Config()
 		if !fc.SchemasEnabled() {
 			continue
+		}
+		if fc.TranslatesIDs() {
+			// Registering by content without rewriting the records'
+			// IDs would leave the target's records naming the wrong
+			// schemas.
+			return nil, fmt.Errorf("flow %s: schemas.mode translate-ids needs the data plane's ID rewrite, which this build does not have yet; use preserve-ids", fc.Name)
 		}
 		src, err := FromConfig(cfg, fc.Source)
 		if err != nil {
