@@ -225,7 +225,7 @@ func printFlowStatus(w io.Writer, f *config.Flow, state string, st *journal.Flow
 			started = "started " + opEvs[0].At.Format(time.RFC3339) + ", "
 		}
 		if strings.HasPrefix(op, journal.FailbackOpPrefix) {
-			policy, tail := failbackTail(op, fbRep, opEvs)
+			policy, tail := failback.TailOf(op, fbRep, opEvs)
 			fmt.Fprintf(tw, "failback %s (tail %s): %s%s, %d run(s)\n", op, policy, started, finished, len(runs))
 			if tail != nil {
 				what := "recovered into " + f.Target + "'s topics"
@@ -269,41 +269,6 @@ func printFlowStatus(w io.Writer, f *config.Flow, state string, st *journal.Flow
 		}
 	}
 	return tw.Flush()
-}
-
-// failbackTail returns a failback operation's tail policy and counts:
-// from the last failback's report, else from its copy_tail (or plan_tail)
-// end event.
-func failbackTail(op string, fbRep *failback.Report, evs []journal.Event) (string, *failback.TailCount) {
-	if fbRep != nil && op == fbRep.Operation {
-		if len(fbRep.TailParts) == 0 && fbRep.TailRecords == (failback.TailCount{}) {
-			return fbRep.Tail, nil
-		}
-		return fbRep.Tail, &fbRep.TailRecords
-	}
-	policy := failback.TailRecover
-	var out *failback.TailCount
-	for _, step := range []string{failback.StepPlanTail, failback.StepCopyTail} {
-		for _, e := range evs {
-			if e.Step != step || e.Phase != journal.PhaseEnd || e.Detail == nil {
-				continue
-			}
-			var d struct {
-				Partitions []journal.TailProgress `json:"partitions"`
-				Count      failback.TailCount     `json:"count"`
-			}
-			if json.Unmarshal(e.Detail, &d) != nil {
-				continue
-			}
-			out = &d.Count
-			for _, p := range d.Partitions {
-				if strings.HasSuffix(p.To, failback.QuarantineSuffix) {
-					policy = failback.TailQuarantine
-				}
-			}
-		}
-	}
-	return policy, out
 }
 
 func groupOutcome(committed bool, skipped, done string) string {

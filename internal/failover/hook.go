@@ -10,10 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/godwit/godwit/internal/kafkautil"
 )
 
 // HookResult records a cutover hook run.
@@ -33,13 +29,13 @@ const maxOutput = 16 << 10
 // cutover runs the cutover hook (cutover.command or --exec) through
 // "sh -c" with the new bootstrap servers, flow, topics and groups in its
 // environment, bounded by cutover.timeout.
-func (r *runner) cutover(ctx context.Context) (any, error) {
+func (r *runner) cutover(ctx context.Context) (*HookResult, error) {
 	command := r.o.Exec
 	if command == "" {
 		command = r.o.Config.Cutover.Command
 	}
 	if command == "" {
-		return HookResult{}, nil
+		return &HookResult{}, nil
 	}
 	f := r.o.Flow
 	p := r.params()
@@ -49,7 +45,11 @@ func (r *runner) cutover(ctx context.Context) (any, error) {
 			targetTopics = append(targetTopics, ts.TargetTopic)
 		}
 	}
-	for _, g := range r.groups() {
+	gs, err := r.groups()
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range gs {
 		groups = append(groups, g.Group)
 	}
 	env := []string{
@@ -76,8 +76,8 @@ func (r *runner) cutover(ctx context.Context) (any, error) {
 	out := &capped{max: maxOutput}
 	cmd.Stdout, cmd.Stderr = out, out
 	start := time.Now()
-	err := cmd.Run()
-	res := HookResult{Command: command, Env: env, DurationMs: time.Since(start).Milliseconds(), Output: out.String(), Truncated: out.truncated}
+	err = cmd.Run()
+	res := &HookResult{Command: command, Env: env, DurationMs: time.Since(start).Milliseconds(), Output: out.String(), Truncated: out.truncated}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -128,9 +128,4 @@ func (c *capped) String() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.b.String()
-}
-
-// readTail reads up to sampleRecords committed records below end.
-func readTail(ctx context.Context, cl *kgo.Client, topic string, part int32, end int64) ([]*kgo.Record, error) {
-	return kafkautil.ReadRange(ctx, cl, topic, part, max(end-2*sampleRecords, 0), end, true)
 }

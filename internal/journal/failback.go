@@ -3,13 +3,9 @@ package journal
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"strconv"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/godwit/godwit/internal/config"
@@ -26,11 +22,6 @@ import (
 // without duplicates, and a second failback (or a failover) of the flow
 // fences the first. Step events go to the journal's event partition like
 // failover's.
-
-// FailbackTopic is the flow's failback state topic on its target.
-func FailbackTopic(f *config.Flow) string {
-	return naming.InternalPrefix + f.Source + "-" + f.Target + ".failback.internal"
-}
 
 // FailbackState is a flow's failback state.
 type FailbackState struct {
@@ -71,7 +62,7 @@ func TailKey(topic string, partition int32) string {
 // from its target cluster, read committed.
 func ReadFailbackState(ctx context.Context, cl *kgo.Client, f *config.Flow) (*FailbackState, error) {
 	s := &FailbackState{Version: Version, Flow: f.Name}
-	if err := readState(ctx, cl, FailbackTopic(f), "failback state", s, &s.Version); err != nil {
+	if err := readState(ctx, cl, naming.FailbackTopic(f), "failback state", s, &s.Version); err != nil {
 		return nil, err
 	}
 	if s.Tail == nil {
@@ -88,32 +79,7 @@ func FailbackRecord(f *config.Flow, s *FailbackState) (*kgo.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &kgo.Record{Topic: FailbackTopic(f), Partition: 0, Key: stateKey, Value: b, Timestamp: s.UpdatedAt}, nil
-}
-
-// EnsureFailbackTopic creates the failback state topic if missing
-// (compacted, one partition).
-func EnsureFailbackTopic(ctx context.Context, cl *kgo.Client, f *config.Flow) error {
-	topic := FailbackTopic(f)
-	adm := kadm.NewClient(cl)
-	details, err := adm.ListTopics(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("failback: describe %s: %w", topic, err)
-	}
-	if d, ok := details[topic]; ok && d.Err == nil {
-		return nil
-	}
-	resp, err := adm.CreateTopic(ctx, 1, -1, map[string]*string{
-		"cleanup.policy":            kadm.StringPtr("compact"),
-		"min.cleanable.dirty.ratio": kadm.StringPtr("0.1"),
-	}, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("failback: create %s: %w", topic, err)
-	}
-	return nil
+	return &kgo.Record{Topic: naming.FailbackTopic(f), Partition: 0, Key: stateKey, Value: b, Timestamp: s.UpdatedAt}, nil
 }
 
 // Restore removes topics from the failed-over set: the flow's replicator

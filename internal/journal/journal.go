@@ -39,18 +39,13 @@ import (
 const (
 	StatePartition = 0
 	EventPartition = 1
-	partitions     = 2
+	partitions     = int32(2)
 )
 
 // Version of the records this godwit writes.
 const Version = 1
 
 var stateKey = []byte("state")
-
-// Topic is the flow's journal topic on its target cluster.
-func Topic(f *config.Flow) string {
-	return naming.InternalPrefix + f.Source + "-" + f.Target + ".journal.internal"
-}
 
 // FlowState is a flow's failover state.
 type FlowState struct {
@@ -204,7 +199,7 @@ var ErrNoJournal = errors.New("no failover journal on the target")
 // holds no state yet.
 func ReadFlowState(ctx context.Context, cl *kgo.Client, f *config.Flow) (*FlowState, error) {
 	s := &FlowState{Version: Version, Flow: f.Name}
-	if err := readState(ctx, cl, Topic(f), "journal state", s, &s.Version); err != nil {
+	if err := readState(ctx, cl, naming.JournalTopic(f), "journal state", s, &s.Version); err != nil {
 		return nil, err
 	}
 	if s.Topics == nil {
@@ -266,7 +261,7 @@ func lastState(ctx context.Context, cl *kgo.Client, topic string) (*kgo.Record, 
 
 // ReadEvents returns every journal event of the flow, in write order.
 func ReadEvents(ctx context.Context, cl *kgo.Client, f *config.Flow) ([]Event, error) {
-	topic := Topic(f)
+	topic := naming.JournalTopic(f)
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
 	if err != nil {
 		return nil, fmt.Errorf("journal %s: list end offsets: %w", topic, err)
@@ -299,19 +294,25 @@ func ReadEvents(ctx context.Context, cl *kgo.Client, f *config.Flow) ([]Event, e
 // EnsureTopic creates the flow's journal topic on the target if missing
 // (compacted, two partitions, replication factor from the broker default).
 func EnsureTopic(ctx context.Context, cl *kgo.Client, f *config.Flow) error {
-	topic := Topic(f)
+	return ensureCompacted(ctx, cl, naming.JournalTopic(f), partitions)
+}
+
+// ensureCompacted creates a compacted state topic with n partitions if it
+// is missing (replication factor from the broker default), and refuses one
+// with fewer partitions.
+func ensureCompacted(ctx context.Context, cl *kgo.Client, topic string, n int32) error {
 	adm := kadm.NewClient(cl)
 	details, err := adm.ListTopics(ctx, topic)
 	if err != nil {
 		return fmt.Errorf("journal: describe %s: %w", topic, err)
 	}
 	if d, ok := details[topic]; ok && d.Err == nil {
-		if len(d.Partitions) < partitions {
-			return fmt.Errorf("journal topic %s has %d partitions, want %d: delete it (it holds no data godwit can use) and run again", topic, len(d.Partitions), partitions)
+		if len(d.Partitions) < int(n) {
+			return fmt.Errorf("journal topic %s has %d partitions, want %d: delete it (it holds no data godwit can use) and run again", topic, len(d.Partitions), n)
 		}
 		return nil
 	}
-	resp, err := adm.CreateTopic(ctx, partitions, -1, map[string]*string{
+	resp, err := adm.CreateTopic(ctx, n, -1, map[string]*string{
 		"cleanup.policy":            kadm.StringPtr("compact"),
 		"min.cleanable.dirty.ratio": kadm.StringPtr("0.1"),
 	}, topic)
@@ -324,14 +325,6 @@ func EnsureTopic(ctx context.Context, cl *kgo.Client, f *config.Flow) error {
 	return nil
 }
 
-// TransactionalID is the flow's journal lock: every write of a failover or
-// failback of the flow (journal state and events, failback state, the
-// recovered tail) is a transaction of this one id. Initialising it fences
-// the run that held it before, crashed or still running.
-func TransactionalID(f *config.Flow) string {
-	return "godwit-" + f.Source + "-" + f.Target + "-journal"
-}
-
 // ErrFenced means a later failover or failback run of the same flow took
 // the journal lock: this run must stop without changing anything more.
 var ErrFenced = errors.New("another godwit failover or failback of this flow is running: it took the flow's journal lock after this run did")
@@ -340,7 +333,7 @@ var ErrFenced = errors.New("another godwit failover or failback of this flow is 
 // transactional id, and records go to the partition they name.
 func WriterOpts(f *config.Flow) []kgo.Opt {
 	return []kgo.Opt{
-		kgo.TransactionalID(TransactionalID(f)),
+		kgo.TransactionalID(naming.JournalTransactionalID(f)),
 		kgo.TransactionTimeout(60 * time.Second),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 	}
@@ -362,9 +355,9 @@ type Writer struct {
 // Acquire: nothing committed by another run can follow that read.
 func Acquire(ctx context.Context, cl *kgo.Client, f *config.Flow) (*Writer, error) {
 	if _, _, err := cl.ProducerID(ctx); err != nil {
-		return nil, fmt.Errorf("flow %s: take the journal lock (init transactional id %s): %w", f.Name, TransactionalID(f), err)
+		return nil, fmt.Errorf("flow %s: take the journal lock (init transactional id %s): %w", f.Name, naming.JournalTransactionalID(f), err)
 	}
-	return &Writer{cl: cl, flow: f, topic: Topic(f)}, nil
+	return &Writer{cl: cl, flow: f, topic: naming.JournalTopic(f)}, nil
 }
 
 // Txn runs fn in one transaction of the writer and commits it; fn
@@ -399,7 +392,7 @@ func (w *Writer) classify(err error) error {
 	}
 	w.fenced = fmt.Errorf("flow %s: %w (transactional id %s): this run stopped before changing anything more. "+
 		"Let the other run finish (godwit failover status -c FILE --flow %s shows its steps); if it is not running any more, run the command again to continue the operation (broker: %v)",
-		w.flow.Name, ErrFenced, TransactionalID(w.flow), w.flow.Name, err)
+		w.flow.Name, ErrFenced, naming.JournalTransactionalID(w.flow), w.flow.Name, err)
 	return w.fenced
 }
 

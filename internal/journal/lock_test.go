@@ -12,6 +12,7 @@ import (
 
 	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/journal"
+	"github.com/godwit/godwit/internal/naming"
 	"github.com/godwit/godwit/internal/testkit"
 )
 
@@ -31,7 +32,7 @@ func flowFor(t *testing.T, p testkit.Pair) *config.Flow {
 	t.Cleanup(func() { // the real clusters are shared
 		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 		defer cancel()
-		_, _ = adm.DeleteTopics(ctx, journal.Topic(f))
+		_, _ = adm.DeleteTopics(ctx, naming.JournalTopic(f))
 	})
 	return f
 }
@@ -66,7 +67,7 @@ func TestJournalLock(t *testing.T) {
 			t.Fatalf("first writer after the second acquired: %v, want ErrFenced", err)
 		}
 		t.Logf("fenced writer's error: %v", err)
-		for _, want := range []string{f.Name, "another godwit failover or failback of this flow is running", journal.TransactionalID(f), "godwit failover status", "run the command again"} {
+		for _, want := range []string{f.Name, "another godwit failover or failback of this flow is running", naming.JournalTransactionalID(f), "godwit failover status", "run the command again"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("fenced error lacks %q: %v", want, err)
 			}
@@ -125,7 +126,7 @@ func TestJournalLockAfterCrash(t *testing.T) {
 		if err := dead.BeginTransaction(); err != nil {
 			t.Fatal(err)
 		}
-		rec := &kgo.Record{Topic: journal.Topic(f), Partition: journal.StatePartition, Key: []byte("state"), Value: []byte(`{"version":1,"failed_over_topics":{"crashed":{}}}`)}
+		rec := &kgo.Record{Topic: naming.JournalTopic(f), Partition: journal.StatePartition, Key: []byte("state"), Value: []byte(`{"version":1,"failed_over_topics":{"crashed":{}}}`)}
 		if err := dead.ProduceSync(ctx, rec).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
@@ -147,11 +148,11 @@ func TestJournalLockAfterCrash(t *testing.T) {
 			t.Fatalf("state %v, want [after] (the crashed transaction aborted)", got)
 		}
 		// The aborted record is in the log but never read committed.
-		ends, err := kadm.NewClient(testkit.Client(t, p.Secondary)).ListEndOffsets(ctx, journal.Topic(f))
+		ends, err := kadm.NewClient(testkit.Client(t, p.Secondary)).ListEndOffsets(ctx, naming.JournalTopic(f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o, _ := ends.Lookup(journal.Topic(f), journal.StatePartition); o.Offset < 3 {
+		if o, _ := ends.Lookup(naming.JournalTopic(f), journal.StatePartition); o.Offset < 3 {
 			t.Fatalf("state partition end offset %d: the crashed writer's record was not written", o.Offset)
 		}
 	})

@@ -120,3 +120,27 @@ func (gi *GroupInspector) probe(ctx context.Context) error {
 	}
 	return nil
 }
+
+// CommitIfIdle commits offs as group's offsets on the cluster adm talks
+// to, unless the group has members there (a is its activity there, from
+// Describe): a translated position never moves a live consumer. where
+// names the cluster in the reasons. It returns "" once committed, else
+// why it did not commit.
+func CommitIfIdle(ctx context.Context, adm *kadm.Client, group string, a GroupActivity, where string, offs kadm.Offsets) string {
+	switch {
+	case a.Err != nil:
+		return "cannot describe the group on " + where + ": " + a.Err.Error()
+	case a.Active():
+		return fmt.Sprintf("active on %s (state %s, %d members): its offsets are not overwritten", where, a.State, a.Members)
+	case len(offs) == 0:
+		return "no translatable offsets"
+	}
+	resp, err := adm.CommitOffsets(ctx, group, offs)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return "commit refused: " + err.Error()
+	}
+	return ""
+}

@@ -172,6 +172,30 @@ func OffsetMapTopic(f *config.Flow) string {
 	return InternalPrefix + f.Source + "-" + f.Target + ".offsetmap.internal"
 }
 
+// JournalTopic holds a flow's failover state and the step journal of its
+// failovers and failbacks (internal/journal).
+func JournalTopic(f *config.Flow) string {
+	return InternalPrefix + f.Source + "-" + f.Target + ".journal.internal"
+}
+
+// FailbackTopic holds a flow's failback state: the current or last
+// failback and how much of the old primary's tail it copied.
+func FailbackTopic(f *config.Flow) string {
+	return InternalPrefix + f.Source + "-" + f.Target + ".failback.internal"
+}
+
+// JournalTransactionalID is a flow's journal lock: every write of a
+// failover or failback of the flow is a transaction of this id.
+func JournalTransactionalID(f *config.Flow) string {
+	return "godwit-" + f.Source + "-" + f.Target + "-journal"
+}
+
+// SlotTransactionalID is the transactional id of a flow's slot n: one
+// writer per slot, fenced by Kafka.
+func SlotTransactionalID(f *config.Flow, n int) string {
+	return "godwit-" + f.Source + "-" + f.Target + "-slot-" + strconv.Itoa(n)
+}
+
 // MemberGroup is the consumer group on the target through which godwit
 // instances running the same flow share its slots.
 func MemberGroup(f *config.Flow) string {

@@ -1,21 +1,19 @@
-package failback
+package offsets
 
 import (
 	"testing"
-
-	"github.com/godwit/godwit/internal/offsets"
 )
 
 // B's partition after a failback with a recovered tail: B[0,100) came
 // from A[0,100) before the failover, B[100,150) were produced on B
 // (copied to A[130,180)), B[150,180) are A's recovered tail A[100,130).
-var failbackRuns = []offsets.Run{
+var failbackRuns = []Run{
 	{SourceFirst: 0, TargetFirst: 0, Count: 100, Origin: true},
 	{SourceFirst: 100, TargetFirst: 130, Count: 50},
 	{SourceFirst: 150, TargetFirst: 100, Count: 30, Origin: true},
 }
 
-func TestTranslate(t *testing.T) {
+func TestTranslateBack(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		s, a, replay  int64
@@ -30,12 +28,12 @@ func TestTranslate(t *testing.T) {
 		{"drained", 180, 180, 0, true},
 		{"everything but the last tail record", 179, 129, 50, true},
 	} {
-		a, replay, ok := Translate(failbackRuns, tc.s)
+		a, replay, ok := TranslateBack(failbackRuns, tc.s)
 		if a != tc.a || replay != tc.replay || ok != tc.wantTranslate {
-			t.Errorf("%s: Translate(%d) = %d, replay %d, %v; want %d, %d, %v", tc.name, tc.s, a, replay, ok, tc.a, tc.replay, tc.wantTranslate)
+			t.Errorf("%s: TranslateBack(%d) = %d, replay %d, %v; want %d, %d, %v", tc.name, tc.s, a, replay, ok, tc.a, tc.replay, tc.wantTranslate)
 		}
 	}
-	if _, _, ok := Translate(nil, 10); ok {
+	if _, _, ok := TranslateBack(nil, 10); ok {
 		t.Errorf("no runs: translated")
 	}
 }
