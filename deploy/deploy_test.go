@@ -36,6 +36,7 @@ import (
 	"github.com/godwit/godwit/internal/metrics"
 	"github.com/godwit/godwit/internal/offsets"
 	"github.com/godwit/godwit/internal/replicate"
+	"github.com/godwit/godwit/internal/schemas"
 	"github.com/godwit/godwit/internal/testkit"
 )
 
@@ -70,6 +71,11 @@ var eventOnly = map[string]string{
 	"godwit_metasync_actions_total":            "first metadata change applied",
 	"godwit_metasync_partitions_created_total": "first target partition created",
 	"godwit_checkpoint_errors_total":           "first failed checkpoint loop pass",
+	// flows with schemas (the fixture's flow has no schema registry)
+	"godwit_schema_subjects_behind":       "first schema sync pass",
+	"godwit_schema_versions_synced_total": "first schema sync pass",
+	"godwit_schema_source_versions":       "first schema sync pass",
+	"godwit_schema_sync_errors_total":     "first schema sync pass",
 }
 
 // external are metric names used by the dashboard or rules that godwit does
@@ -263,6 +269,7 @@ drill: {reports: drills, refresh_interval: 1s}
 			reg := metrics.NewRegistry()
 			replicate.NewMetrics(reg)
 			offsets.NewMetrics(reg)
+			schemas.NewMetrics(reg)
 			return &replicator{addr: addr, topic: topic, flow: flow, cfgPath: cfgPath, registry: reg}, nil
 		}
 	}
@@ -535,6 +542,7 @@ func registeredNames(t *testing.T, reg *prometheus.Registry) map[string]bool {
 	rec := &recordingRegisterer{}
 	replicate.NewMetrics(rec)
 	offsets.NewMetrics(rec)
+	schemas.NewMetrics(rec)
 	drillstats.NewMetrics(rec)
 	nameRE := regexp.MustCompile(`fqName: "([^"]+)"`)
 	out := map[string]bool{}

@@ -104,6 +104,10 @@ type Options struct {
 	// ThroughputWindow is how long the msk-replicator profile measures
 	// the source's byte rate (default 10s).
 	ThroughputWindow time.Duration
+	// SchemaRecords is how many of the newest records per target
+	// partition the schema parity check reads (default
+	// DefaultSchemaRecords).
+	SchemaRecords int
 }
 
 // ErrProfile is returned for an unknown profile.

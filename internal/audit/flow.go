@@ -111,6 +111,9 @@ func (fa *flowAudit) run(ctx context.Context) []Check {
 		{IDCutoverHook, "a cutover hook is configured", false, false, fa.cutoverHook},
 		{IDDrill, "a failover drill succeeded recently", false, false, fa.drill},
 	}
+	if fa.f.SchemasEnabled() {
+		steps = append(steps, step{IDSchemaParity, "records on the target decode through the target's schema registry to the source's schemas; subjects, versions and compatibility match", true, true, fa.schemaParity})
+	}
 	if fa.o.Profile == ProfileMSKReplicator {
 		steps = append(steps,
 			step{IDMSKTopics, "MSK Replicator: at most 750 topics per replicator", true, false, fa.mskTopics},

@@ -67,9 +67,12 @@ type Flow struct {
 	// failedOver are source topics `godwit failover` handed to the
 	// target's producers (from the journal): never written again.
 	failedOver map[string]bool
-	ready      atomic.Bool // first discovery done and joined
-	lastErr    atomic.Value
-	runCtx     context.Context
+	// rewrite, when set, rewrites each record's key and value before it
+	// is produced (schema ID translation); nil copies them unchanged.
+	rewrite Rewriter
+	ready   atomic.Bool // first discovery done and joined
+	lastErr atomic.Value
+	runCtx  context.Context
 }
 
 type partInfo struct {
@@ -96,6 +99,15 @@ func NewFlow(o Options) *Flow {
 		stopped:        map[flowstate.TP]stopInfo{},
 	}
 }
+
+// Rewriter rewrites a record's key and value on their way to the target
+// (internal/schemas, translate-ids). An error with a Permanent() true
+// method stops the record's partition; any other ends the session, which
+// retries from what the target committed.
+type Rewriter = func(ctx context.Context, topic string, key, value []byte) ([]byte, []byte, error)
+
+// SetRewriter installs a rewriter; call it before Run.
+func (f *Flow) SetRewriter(rw Rewriter) { f.rewrite = rw }
 
 // Name is the flow's name.
 func (f *Flow) Name() string { return f.cfg.Name }

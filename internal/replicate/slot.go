@@ -569,6 +569,17 @@ func (s *session) copy(ctx context.Context, tp flowstate.TP, st *partState, r *k
 		s.inTxn = true
 	}
 	out, size := replica(r, f.cfg.Source, st.target, hasOrigin)
+	if f.rewrite != nil {
+		k, v, err := f.rewrite(ctx, tp.Topic, out.Key, out.Value)
+		if permanent(err) {
+			s.fail(tp, r.Offset, size, err)
+			return nil
+		}
+		if err != nil {
+			return kinded("schema", fmt.Errorf("partition %s offset %d: %w", tp, r.Offset, err))
+		}
+		out.Key, out.Value = k, v
+	}
 	cost := int64(size) + recordMemOverhead
 	if err := s.reserve(ctx, cost); err != nil {
 		return err
@@ -830,6 +841,10 @@ func (s *session) checkFailures(ctx context.Context) error {
 		}
 		msg := fmt.Errorf("flow %s: partition %s stopped: record at source offset %d (%d bytes) refused by target topic %q on %s: %w%s",
 			f.cfg.Name, tp, re.offset, re.size, target, f.opts.Target, re.err, s.remedy(ctx, target, re.err))
+		if permanent(re.err) {
+			msg = fmt.Errorf("flow %s: partition %s stopped: record at source offset %d (%d bytes) cannot be written to target topic %q: %w; fix the cause, then restart godwit",
+				f.cfg.Name, tp, re.offset, re.size, target, re.err)
+		}
 		f.markStopped(tp, msg, re.offset)
 		kind := "produce"
 		switch {
@@ -837,6 +852,8 @@ func (s *session) checkFailures(ctx context.Context) error {
 			kind = "record_too_large"
 		case errors.Is(re.err, kerr.TopicAuthorizationFailed):
 			kind = "authorization"
+		case permanent(re.err):
+			kind = "schema"
 		}
 		f.m.Errors.WithLabelValues(f.cfg.Name, kind).Inc()
 		s.log.Error("partition stopped; other partitions continue", "topic", tp.Topic, "partition", tp.Partition, "err", msg)
@@ -852,8 +869,18 @@ func tooLarge(err error) bool {
 	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)
 }
 
+// permanent reports an error that says retrying cannot fix it (a record
+// the rewriter cannot make valid on the target).
+func permanent(err error) bool {
+	var p interface{ Permanent() bool }
+	return err != nil && errors.As(err, &p) && p.Permanent()
+}
+
 // partitionFatal reports produce errors that retrying cannot fix.
 func partitionFatal(err error) bool {
+	if permanent(err) {
+		return true
+	}
 	for _, e := range []error{kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.TopicAuthorizationFailed,
 		kerr.InvalidRecord, kerr.CorruptMessage, kerr.PolicyViolation, kerr.InvalidTopicException, kerr.InvalidRequiredAcks} {
 		if errors.Is(err, e) {

@@ -14,6 +14,8 @@ import (
 type Flow interface {
 	Config() *config.Flow
 	OwnsSlot(slot int) bool
+	// SetRewriter installs the data plane's record rewrite (translate-ids).
+	SetRewriter(func(ctx context.Context, topic string, key, value []byte) ([]byte, []byte, error))
 }
 
 // syncSlot is the slot whose owner syncs a flow's schemas, so one process
@@ -26,16 +28,16 @@ const syncSlot = 0
 func Start(ctx context.Context, cfg *config.Config, flows []Flow, log *slog.Logger, m *Metrics) (stop func(), err error) {
 	var syncers []*Syncer
 	var intervals []config.Duration
+	var closers []func()
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
 	for _, f := range flows {
 		fc := f.Config()
 		if !fc.SchemasEnabled() {
 			continue
-		}
-		if fc.TranslatesIDs() {
-			// Registering by content without rewriting the records'
-			// IDs would leave the target's records naming the wrong
-			// schemas.
-			return nil, fmt.Errorf("flow %s: schemas.mode translate-ids needs the data plane's ID rewrite, which this build does not have yet; use preserve-ids", fc.Name)
 		}
 		src, err := FromConfig(cfg, fc.Source)
 		if err != nil {
@@ -45,10 +47,27 @@ func Start(ctx context.Context, cfg *config.Config, flows []Flow, log *slog.Logg
 		if err != nil {
 			return nil, err
 		}
-		syncers = append(syncers, NewSyncer(Options{
+		o := Options{
 			Flow: fc, Source: src, Target: dst, Logger: log, Metrics: m,
 			Active: func() bool { return f.OwnsSlot(syncSlot) },
-		}))
+		}
+		if fc.TranslatesIDs() {
+			// Every process rewrites the records of the slots it owns, so
+			// every process loads the map; records are rewritten only
+			// once their schema's target ID is on the target.
+			ids, closeIDs, err := OpenIDMap(ctx, cfg, fc, log)
+			if err != nil {
+				closeAll()
+				return nil, fmt.Errorf("flow %s: schema id map: %w", fc.Name, err)
+			}
+			closers = append(closers, closeIDs)
+			o.IDs = ids
+		}
+		s := NewSyncer(o)
+		if o.IDs != nil {
+			f.SetRewriter(NewRewriter(s, o.IDs, m).Rewrite)
+		}
+		syncers = append(syncers, s)
 		intervals = append(intervals, fc.RefreshInterval)
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -61,5 +80,5 @@ func Start(ctx context.Context, cfg *config.Config, flows []Flow, log *slog.Logg
 			s.Run(ctx, intervals[i].D())
 		}()
 	}
-	return func() { cancel(); wg.Wait() }, nil
+	return func() { cancel(); wg.Wait(); closeAll() }, nil
 }
