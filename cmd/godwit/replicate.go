@@ -75,11 +75,7 @@ through a consumer group on the target cluster.`,
 				return err
 			}
 			// Schema Registry subjects follow too, for flows with schemas.
-			sflows := make([]schemas.Flow, 0, len(r.Flows()))
-			for _, f := range r.Flows() {
-				sflows = append(sflows, f)
-			}
-			stopSchemas, err := schemas.Start(cmd.Context(), cfg, sflows, log, schemas.NewMetrics(reg))
+			stopSchemas, err := schemas.Start(cmd.Context(), cfg, r.Flows(), log, schemas.NewMetrics(reg))
 			if err != nil {
 				stopOffsets()
 				return err

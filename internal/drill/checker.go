@@ -24,6 +24,9 @@ type targetChecker struct {
 	// lastOff is the highest target offset of a drill record, by source
 	// topic partition.
 	lastOff map[TP]int64
+	// sr decodes what the target holds through its schema registry
+	// (flows with schemas), nil otherwise.
+	sr *schemaRun
 }
 
 // seqSet is the sequence numbers seen on one partition: contiguous is the
@@ -70,8 +73,10 @@ func newTargetChecker(cl *kgo.Client, streams []*stream) *targetChecker {
 
 // run polls until ctx ends.
 func (c *targetChecker) run(ctx context.Context) {
+	var framed []*kgo.Record
 	for ctx.Err() == nil {
 		fs := c.cl.PollFetches(ctx)
+		framed = framed[:0]
 		c.mu.Lock()
 		fs.EachRecord(func(r *kgo.Record) {
 			src, ok := c.byTgt[r.Topic]
@@ -81,6 +86,9 @@ func (c *targetChecker) run(ctx context.Context) {
 			id, ok := workload.Identify(r.Key, r.Value)
 			if !ok || id.Run != c.runs[src] {
 				return
+			}
+			if c.sr != nil {
+				framed = append(framed, r)
 			}
 			ps := c.parts[src]
 			if int(id.Partition) < len(ps) && id.Partition == r.Partition {
@@ -92,6 +100,11 @@ func (c *targetChecker) run(ctx context.Context) {
 			}
 		})
 		c.mu.Unlock()
+		// Each record the target holds is decoded once, through the
+		// target's registry (registry calls outside the lock).
+		for _, r := range framed {
+			c.sr.check(ctx, r)
+		}
 	}
 }
 

@@ -104,6 +104,7 @@ type drill struct {
 	lastStatus time.Time
 
 	conn *connectRun // the Kafka Connect check; nil without connect.url
+	sr   *schemaRun  // the Schema Registry check; nil without schemas
 }
 
 func (d *drill) since(t time.Time) float64 { return t.Sub(d.start).Seconds() }
@@ -230,12 +231,21 @@ func (d *drill) setup(ctx context.Context) error {
 	if !*w.Keys {
 		nullKey = 1
 	}
+	if err := d.setupSchemas(f); err != nil {
+		return err
+	}
 	for _, t := range d.sc.Topics {
 		st := &stream{topic: d.name(t.Name), partitions: t.Partitions}
 		st.target = pol.TargetTopic(st.topic)
+		var schemaID uint32
+		if d.sr != nil {
+			if schemaID, err = d.sr.register(ctx, st.topic); err != nil {
+				return err
+			}
+		}
 		st.prod = workload.NewProducer(d.pcl, workload.ProducerConfig{
 			Topic: st.topic, Partitions: t.Partitions, ValueSize: w.RecordSize,
-			NullKeyEvery: nullKey,
+			NullKeyEvery: nullKey, SchemaID: schemaID,
 			// The producer never goes faster than the peak; the drill
 			// paces each phase below it.
 			Rate: max(w.Peak.Rate, w.Rate) / len(d.sc.Topics),
@@ -277,6 +287,7 @@ func (d *drill) setup(ctx context.Context) error {
 		return err
 	}
 	d.ck = newTargetChecker(ccl, d.streams)
+	d.ck.sr = d.sr
 	return nil
 }
 

@@ -57,6 +57,15 @@ func PrepareConfig(path string, data []byte, flowName, cutoverCommand string) (*
 	body["groups"] = []string{prefix}
 	body["groups_exclude"] = []string{}
 	body["enabled"] = true
+	// Schema sync, where the flow has it, touches only the drill's own
+	// subjects (TopicNameStrategy: "<drill topic>-value").
+	sch, _ := body["schemas"].(map[string]any)
+	if sch == nil {
+		sch = map[string]any{}
+	}
+	sch["subjects"] = []string{prefix}
+	sch["subjects_exclude"] = []string{}
+	body["schemas"] = sch
 	raw["flows"] = map[string]any{name: body}
 	raw["http"] = map[string]any{"listen": "127.0.0.1:0"}
 	// The drill's own replicator has no business exporting drill reports.

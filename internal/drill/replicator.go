@@ -16,6 +16,7 @@ import (
 	"github.com/godwit/godwit/internal/metrics"
 	"github.com/godwit/godwit/internal/offsets"
 	"github.com/godwit/godwit/internal/replicate"
+	"github.com/godwit/godwit/internal/schemas"
 )
 
 // Replicator is the replicator a drill runs for its flow and may crash.
@@ -70,9 +71,16 @@ func (p *inProcess) Start(ctx context.Context) error {
 		cancel()
 		return err
 	}
+	stopSchemas, err := schemas.Start(rctx, p.cfg, r.Flows(), p.log, schemas.NewMetrics(reg))
+	if err != nil {
+		stopOffsets()
+		cancel()
+		return err
+	}
 	done := make(chan error, 1)
 	go func() {
 		err := r.Run(rctx)
+		stopSchemas()
 		stopOffsets()
 		done <- err
 	}()

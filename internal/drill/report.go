@@ -177,6 +177,7 @@ func (d *drill) buildReport(ctx context.Context, rto *drillreport.RTO, fo *Failo
 	})
 	r.Passed = rpoOK && rtoOK
 	r.Passed = d.connectOutcome(r) && r.Passed
+	r.Passed = d.schemaOutcome(r) && r.Passed
 	if r.Notes == nil {
 		r.Notes = []string{}
 	}

@@ -97,6 +97,7 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %s | %d | %d | %d | %d | %d |\n", p.Topic, p.Partition, p.LastAckedOffset, p.TargetHasOffset, p.Acked, p.OnTarget, p.Lost, atRisk(p.AtRisk), p.Replayed, p.ReplayedUncommitted, p.ReplayedCheckpointLag, p.ReplayedTranslation, p.Skipped)
 	}
 	b.WriteString(r.Connect.Markdown())
+	b.WriteString(r.Schemas.Markdown())
 	if len(r.Notes) > 0 {
 		b.WriteString("\n## Notes\n\n")
 		for _, n := range r.Notes {
@@ -252,6 +253,7 @@ th { background: #f0f0f0; } td.l, th.l { text-align: left; }
 {{range .R.Partitions}}<tr><td class="l">{{.Topic}}</td><td>{{.Partition}}</td><td>{{.LastAckedOffset}}</td><td>{{.TargetHasOffset}}</td><td>{{.Acked}}</td><td>{{.OnTarget}}</td><td>{{.Lost}}</td><td>{{atrisk .AtRisk}}</td><td>{{.Replayed}}</td><td>{{.ReplayedUncommitted}}</td><td>{{.ReplayedCheckpointLag}}</td><td>{{.ReplayedTranslation}}</td><td>{{.Skipped}}</td></tr>
 {{end}}</table>
 {{with .R.Connect}}{{.HTMLSection}}{{end}}
+{{with .R.Schemas}}{{.HTMLSection}}{{end}}
 {{if .R.Notes}}<h2>Notes</h2><ul>{{range .R.Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <p><small>Every figure was counted by the drill's own checker from the sequence numbers in the records, never from the replicator's counters. The lag chart shows the age of the oldest acknowledged record not yet on the target.</small></p>
 </body>

@@ -154,6 +154,8 @@ type Report struct {
 	FailoverRaw any            `json:"failover_report,omitempty"`
 	// Connect is the Kafka Connect check, when the scenario has one.
 	Connect *ConnectReport `json:"connect,omitempty"`
+	// Schemas is the Schema Registry check, for flows with schemas.
+	Schemas *SchemaReport `json:"schemas,omitempty"`
 	// NetworkPartition is the network-partition fault's evidence.
 	NetworkPartition *NetworkPartitionReport `json:"network_partition,omitempty"`
 }

@@ -45,6 +45,11 @@ type IDMap struct {
 	ids   map[int]int
 }
 
+// NewMemoryIDMap is an ID map kept in memory only: for preserve-ids,
+// where each ID maps to itself and the map only records which IDs the
+// target's registry is known to serve.
+func NewMemoryIDMap() *IDMap { return &IDMap{ids: map[int]int{}} }
+
 // NewIDMap uses cl, a client of the flow's target.
 func NewIDMap(f *config.Flow, cl *kgo.Client) *IDMap {
 	return &IDMap{topic: IDTopic(f), cl: cl, ids: map[int]int{}}
@@ -147,10 +152,12 @@ func (m *IDMap) Record(ctx context.Context, ids map[int]int) error {
 		recs = append(recs, &kgo.Record{Topic: m.topic, Partition: 0, Key: []byte(strconv.Itoa(src)), Value: v})
 	}
 	m.mu.RUnlock()
-	if len(recs) > 0 {
+	if len(recs) > 0 && m.cl != nil {
 		if err := m.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return fmt.Errorf("schema id map %s: write %d entries to the target: %w", m.topic, len(recs), err)
 		}
+	}
+	if len(recs) > 0 {
 		m.mu.Lock()
 		for _, r := range recs {
 			var e IDEntry

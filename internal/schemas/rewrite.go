@@ -43,7 +43,9 @@ func (e *UnwritableError) Error() string {
 func (e *UnwritableError) Permanent() bool { return true }
 
 // Rewriter rewrites the schema IDs of replicated records for a
-// translate-ids flow, through the flow's ID map.
+// translate-ids flow, through the flow's ID map. For a preserve-ids flow
+// it maps each ID to itself and only holds a record back until the
+// target's registry serves its schema.
 //
 // Why exactly-once still holds: the rewrite is a pure function of the
 // source bytes and the ID map, whose entries never change (a source ID

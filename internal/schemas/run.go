@@ -25,7 +25,7 @@ const syncSlot = 0
 // Start runs the schema sync of every flow that has it, alongside the
 // replicator, each every refresh_interval on the owner of the flow's slot
 // 0. stop ends them and waits.
-func Start(ctx context.Context, cfg *config.Config, flows []Flow, log *slog.Logger, m *Metrics) (stop func(), err error) {
+func Start[F Flow](ctx context.Context, cfg *config.Config, flows []F, log *slog.Logger, m *Metrics) (stop func(), err error) {
 	var syncers []*Syncer
 	var intervals []config.Duration
 	var closers []func()
@@ -62,11 +62,15 @@ func Start(ctx context.Context, cfg *config.Config, flows []Flow, log *slog.Logg
 			}
 			closers = append(closers, closeIDs)
 			o.IDs = ids
+		} else {
+			// preserve-ids: records are copied unchanged, but only once
+			// the target's registry serves their schema IDs, so a
+			// consumer of the target never meets a record before its
+			// schema.
+			o.IDs = NewMemoryIDMap()
 		}
 		s := NewSyncer(o)
-		if o.IDs != nil {
-			f.SetRewriter(NewRewriter(s, o.IDs, m).Rewrite)
-		}
+		f.SetRewriter(NewRewriter(s, o.IDs, m).Rewrite)
 		syncers = append(syncers, s)
 		intervals = append(intervals, fc.RefreshInterval)
 	}

@@ -160,17 +160,23 @@ func countKind(acts []Action, kind string) int {
 }
 
 // Run syncs every interval while this process is the flow's active
-// syncer, until ctx ends.
+// syncer, until ctx ends. Ownership is looked at every second, so a
+// process that becomes the syncer (slot 0 assigned at start, or moved
+// here) passes at once rather than an interval later.
 func (s *Syncer) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
+	t := time.NewTicker(min(interval, time.Second))
 	defer t.Stop()
+	var last time.Time
 	for {
-		if s.o.Active == nil || s.o.Active() {
+		if (s.o.Active == nil || s.o.Active()) && time.Since(last) >= interval {
+			last = time.Now()
 			pctx, cancel := context.WithTimeout(ctx, max(2*interval, time.Minute))
 			if _, _, err := s.Pass(pctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("schema sync pass failed; retrying next interval", "err", err, "retry_in", interval)
 			}
 			cancel()
+		} else if s.o.Active != nil && !s.o.Active() {
+			last = time.Time{} // pass as soon as ownership (re)arrives
 		}
 		select {
 		case <-ctx.Done():

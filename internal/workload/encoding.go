@@ -61,8 +61,41 @@ func Encode(id ID, size int) []byte {
 	return b
 }
 
-// Decode parses an encoded identity from the front of b.
+// AvroSchema is the Avro schema of a schema-framed workload value
+// (ProducerConfig.SchemaID): a record whose one field holds the plain
+// encoding, so a consumer can decode it through a Schema Registry.
+const AvroSchema = `{"type":"record","name":"GodwitWorkload","namespace":"godwit.workload","fields":[{"name":"payload","type":"bytes"}]}`
+
+// Frame wraps a plain encoding in the Confluent wire format for schema
+// id: magic byte 0, the ID (4 bytes, big endian), then the Avro binary
+// encoding of an AvroSchema record (the payload's length as a zigzag
+// varint, then its bytes).
+func Frame(schemaID uint32, plain []byte) []byte {
+	b := make([]byte, 5, 5+binary.MaxVarintLen64+len(plain))
+	binary.BigEndian.PutUint32(b[1:5], schemaID)
+	b = binary.AppendVarint(b, int64(len(plain))) // Avro longs are zigzag varints
+	return append(b, plain...)
+}
+
+// Unframe returns the plain encoding inside a framed value and its schema
+// ID.
+func Unframe(b []byte) (plain []byte, schemaID uint32, ok bool) {
+	if len(b) < 6 || b[0] != 0 {
+		return nil, 0, false
+	}
+	n, w := binary.Varint(b[5:])
+	if w <= 0 || n < 0 || int64(len(b)-5-w) != n {
+		return nil, 0, false
+	}
+	return b[5+w:], binary.BigEndian.Uint32(b[1:5]), true
+}
+
+// Decode parses an encoded identity from the front of b, plain or framed
+// (Frame).
 func Decode(b []byte) (ID, bool) {
+	if plain, _, ok := Unframe(b); ok {
+		b = plain
+	}
 	if len(b) < IDSize || !bytes.HasPrefix(b, []byte(Magic)) {
 		return ID{}, false
 	}

@@ -21,6 +21,11 @@ type ProducerConfig struct {
 	// ValueSize is the total value size in bytes; values are never
 	// smaller than IDSize.
 	ValueSize int
+	// SchemaID, if not 0, frames every value in the Confluent wire
+	// format with this schema ID (Frame; the schema is AvroSchema), as a
+	// producer using a Schema Registry writes them. ValueSize is the
+	// plain encoding's size.
+	SchemaID uint32
 
 	// Transactional produces in transactions of TxnRecords records
 	// (default 10); every AbortEvery-th transaction is aborted (0 = never).
@@ -118,6 +123,9 @@ func (p *Producer) next() Record {
 	default:
 		r.Key = []byte(fmt.Sprintf("key-%d-%d", part, seq))
 		r.Value = Encode(id, p.cfg.ValueSize)
+	}
+	if p.cfg.SchemaID != 0 && r.Value != nil {
+		r.Value = Frame(p.cfg.SchemaID, r.Value)
 	}
 	if p.cfg.Headers {
 		r.Headers = []kgo.RecordHeader{

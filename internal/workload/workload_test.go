@@ -525,3 +525,27 @@ func TestCheckMissingTopicIsAnError(t *testing.T) {
 		t.Fatalf("no error\n%s", rep)
 	}
 }
+
+// A framed value (Confluent wire format around the Avro record of
+// AvroSchema) still identifies its record, and round-trips.
+func TestFrame(t *testing.T) {
+	id := ID{Run: 7, Partition: 3, Seq: 1234}
+	plain := Encode(id, 300)
+	f := Frame(42, plain)
+	if f[0] != 0 || f[1] != 0 || f[4] != 42 {
+		t.Fatalf("header % x", f[:5])
+	}
+	got, sid, ok := Unframe(f)
+	if !ok || sid != 42 || !bytes.Equal(got, plain) {
+		t.Fatalf("Unframe: %v %d %v", ok, sid, len(got))
+	}
+	if d, ok := Decode(f); !ok || d != id {
+		t.Fatalf("Decode(framed) = %v %v, want %v", d, ok, id)
+	}
+	if _, _, ok := Unframe(f[:len(f)-1]); ok {
+		t.Error("a truncated frame unframed")
+	}
+	if _, _, ok := Unframe(plain); ok {
+		t.Error("a plain encoding unframed")
+	}
+}
