@@ -50,7 +50,7 @@ flows:
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := reg.RegisterSchema(context.Background(), topic+"-value", sr.Schema{Schema: `{"type":"record","name":"Audit","fields":[{"name":"a","type":"long"}]}`}, -1, -1)
+	id, err := reg.RegisterSchema(context.Background(), topic+"-value", sr.Schema{Schema: `{"type":"record","name":"Audit","doc":"` + u + `","fields":[{"name":"a","type":"long"}]}`}, -1, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
