@@ -237,11 +237,18 @@ func TestReplicateSchemas(t *testing.T) {
 	// translate-ids: the target registry already has schemas of its own,
 	// so the source's IDs mean something else there; records are
 	// rewritten to the target's IDs and still decode.
-	own := testkit.DisposableRegistry(t)
+	own := ownRegistry(t)
 	oc := srClient(t, own)
 	t.Run("translate-ids", func(t *testing.T) {
-		for i := range 5 { // take the first IDs on the target
-			register(t, oc, fmt.Sprintf("own-%d-value", i), fmt.Sprintf(`{"type":"record","name":"Own%d","fields":[{"name":"x","type":"int"}]}`, i))
+		// The source's IDs for the two schemas (registration by content
+		// is idempotent: the scenario gets the same ones), and target IDs
+		// of its own beyond them, so every translated ID differs.
+		pre := testkit.UniqueName(t, "pre")
+		hi := max(register(t, srClient(t, srcURL), pre+"-a-value", recV1), register(t, srClient(t, srcURL), pre+"-b-value", recV2))
+		for i := 0; ; i++ {
+			if register(t, oc, fmt.Sprintf("%s-own-%d-value", pre, i), fmt.Sprintf(`{"type":"record","name":"Own%d","doc":%q,"fields":[{"name":"x","type":"int"}]}`, i, pre)) > hi {
+				break
+			}
 		}
 		got, sent, srcIDs, flow := replicateAvro(t, pair, srcURL, own, "translate-ids")
 		rewritten := 0

@@ -232,3 +232,74 @@ func countActs(acts []schemas.Action, kind string) int {
 	}
 	return n
 }
+
+// TestPreserveIDsRefusals: against a target registry with IDs and subjects
+// of its own, preserve-ids never overwrites: a subject whose target
+// version holds another schema, and an ID the target uses for another
+// schema, are conflicts naming subject, version and IDs, with a remedy;
+// IMPORT mode forced on a registry that ignores the requested id is an
+// error saying so, found by reading the version back.
+func TestPreserveIDsRefusals(t *testing.T) {
+	srcURL, _ := testkit.Registries(t)
+	own := ownRegistry(t)
+	u := testkit.UniqueName(t, "ref")
+	src, tgt := srClient(t, srcURL), srClient(t, own)
+
+	diverged := u + "-diverged-value"
+	sid := register(t, src, diverged, avroUser(u+"d"))
+	register(t, tgt, diverged, avroUser(u+"d", "other"))
+	// The target hands out IDs up to past the source's next one.
+	taken := u + "-taken-value"
+	for i := 0; ; i++ {
+		if id := register(t, tgt, fmt.Sprintf("%s-own-%d-value", u, i), avroUser(fmt.Sprintf("%so%d", u, i))); id > sid+5 {
+			break
+		}
+	}
+	tid := register(t, src, taken, avroUser(u+"t"))
+	if tid > sid+5 {
+		t.Skipf("the source registry handed out id %d, beyond the target's %d", tid, sid+5)
+	}
+
+	cfg := testkit.RegistryConfig(t, noKafka, map[string]string{"primary": srcURL, "secondary": own},
+		fmt.Sprintf(`primary->secondary: {schemas: {subjects: ["%s-(diverged|taken)-value"]}}`, u))
+	p, res, err := newSyncer(t, cfg, nil).Pass(testkit.Context(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, c := range p.Conflicts {
+		msgs = append(msgs, c.Error())
+	}
+	msgs = append(msgs, res.Errors...)
+	all := strings.Join(msgs, "\n")
+	for _, want := range []string{
+		fmt.Sprintf("subject %s version 1: the target's version 1 is id", diverged),
+		"delete the subject on the target",
+		fmt.Sprintf("subject %s version 1: id %d is already used on the target", taken, tid),
+		"use schemas.mode: translate-ids",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("want %q in:\n%s", want, all)
+		}
+	}
+	if n := countActs(res.Applied, schemas.ActRegister); n != 0 {
+		t.Errorf("registered %d versions over the target's own: %v", n, res.Applied)
+	}
+	if p.Behind() != 2 {
+		t.Errorf("subjects behind %d, want 2", p.Behind())
+	}
+
+	// IMPORT mode on a registry whose Confluent API ignores the id.
+	fresh := u + "-fresh-value"
+	fid := register(t, src, fresh, avroUser(u+"f"))
+	cfg = testkit.RegistryConfig(t, noKafka, map[string]string{"primary": srcURL, "secondary": own},
+		fmt.Sprintf(`primary->secondary: {schemas: {subjects: [%q]}}`, fresh))
+	cfg.Clusters["secondary"].SchemaRegistry.Import = config.ImportMode
+	_, res, err = newSyncer(t, cfg, nil).Pass(testkit.Context(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) != 1 || !strings.Contains(res.Errors[0], fmt.Sprintf("want %d", fid)) || !strings.Contains(res.Errors[0], "ignored the requested id") {
+		t.Fatalf("IMPORT mode on Apicurio: errors %v", res.Errors)
+	}
+}
