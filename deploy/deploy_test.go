@@ -47,9 +47,11 @@ const (
 	k8sDir        = "kubernetes"
 	dockerfile    = "docker/Dockerfile"
 
-	// heartbeatTopic is naming.HeartbeatTopic as the dashboard and rules
-	// spell it.
-	heartbeatTopic = "godwit.heartbeats"
+	// heartbeatTopic is naming.HeartbeatTopic, the topic label of the
+	// heartbeat series; heartbeatSelector is how the dashboard and rules
+	// select it (the legacy godwit.heartbeats too, for one release).
+	heartbeatTopic    = "heartbeats"
+	heartbeatSelector = `topic=~"heartbeats|godwit.heartbeats"`
 
 	// consumerGroup commits offsets on the source topic, so the checkpoint
 	// loop exports its series (godwit_checkpoint_age_seconds, ...).
@@ -254,7 +256,7 @@ drill: {reports: drills, refresh_interval: 1s}
 		got := sample(mfs, "godwit_replicated_records_total", map[string]string{"topic": topic})
 		lagSeries := len(series(mfs, "godwit_replication_lag_records", map[string]string{"topic": topic}))
 		// Heartbeats: written (godwit_heartbeats_total) and replicated (the
-		// dashboard and alerts select topic="godwit.heartbeats").
+		// dashboard and alerts select topic=~"heartbeats|godwit.heartbeats").
 		hb := sample(mfs, "godwit_heartbeats_total", nil)
 		hbTS := len(series(mfs, "godwit_last_replicated_record_timestamp_seconds", map[string]string{"topic": heartbeatTopic}))
 		ready := sample(mfs, "godwit_flow_ready", map[string]string{"flow": flow})
@@ -811,7 +813,7 @@ scrape_configs:
 	if up, err := promQuery(api, `up{job=~".*godwit.*"}`); err != nil || len(up) != 1 {
 		t.Errorf(`up{job=~".*godwit.*"} (the rules' matcher) = %v, %v; want one series`, up, err)
 	}
-	hbq := fmt.Sprintf(`time() - max by (flow) (godwit_last_replicated_record_timestamp_seconds{topic=%q})`, heartbeatTopic)
+	hbq := fmt.Sprintf(`time() - max by (flow) (godwit_last_replicated_record_timestamp_seconds{%s})`, heartbeatSelector)
 	if hb, err := promQuery(api, hbq); err != nil || len(hb) != 1 || hb[0].Metric["flow"] != r.flow {
 		t.Errorf("heartbeat age %s = %v, %v; want one series for flow %s", hbq, hb, err, r.flow)
 	} else {

@@ -36,7 +36,7 @@ drill age. --profile msk-replicator adds MSK Replicator's limits (750 topics,
 Every check prints its evidence and, when it did not pass, what to do.
 Changes nothing. Exits 1 if any check failed, 0 otherwise. See docs/audit.md.`,
 		Example: `  godwit audit -c godwit.yaml
-  godwit audit -c godwit.yaml --flow primary->secondary -o json
+  godwit audit -c godwit.yaml --flow 'primary->secondary' -o json
 
   # also check MSK Replicator's limits, measuring throughput over 30s
   godwit audit -c godwit.yaml --profile msk-replicator --window 30s`,
@@ -81,7 +81,7 @@ Changes nothing. Exits 1 if any check failed, 0 otherwise. See docs/audit.md.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&flows, "flow", nil, "flow to audit (A->B); repeatable; default all enabled flows")
+	fl.StringArrayVar(&flows, "flow", nil, "flow to audit (quoted: --flow 'A->B'); repeatable; default all enabled flows")
 	fl.StringVar(&profile, "profile", "", "add a product's limits: msk-replicator")
 	fl.DurationVar(&window, "window", 10*time.Second, "with --profile msk-replicator: time between the two log-size samples that measure throughput")
 	fl.DurationVar(&timeout, "timeout", 10*time.Second, "how long each cluster may take to answer the reachability check")

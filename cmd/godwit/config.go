@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/goccy/go-yaml"
 	"github.com/spf13/cobra"
@@ -69,13 +67,26 @@ func newConfigFromMM2Cmd(g *globals) *cobra.Command {
 		Use:   "from-mm2 FILE",
 		Short: "Convert a MirrorMaker 2 properties file to godwit YAML",
 		Example: `  godwit config from-mm2 connect-mirror-maker.properties > godwit.yaml
+  read -rs GODWIT_WEST_SASL_PASSWORD && export GODWIT_WEST_SASL_PASSWORD   # as the conversion says
   godwit config check -c godwit.yaml`,
 		Long: `Convert a MirrorMaker 2 properties file (connect-mirror-maker.properties)
-to the equivalent godwit YAML on stdout. Every MM2 key without a godwit
-equivalent is listed on stderr as "unmapped MM2 key: KEY = VALUE" (secret
-values redacted). Flows are emitted for each A->B pair the file mentions;
-pairs without A->B.enabled = true get enabled: false, as MM2 does not run
-them. With -o json, stdout is {"yaml": ..., "unmapped": [...]}.`,
+to the equivalent godwit YAML on stdout, with MM2's precedence (A->B.key
+over key for flow settings, A.key over key for connection settings).
+
+Connection security is converted first: security.protocol, sasl.mechanism
+(PLAIN, SCRAM-SHA-256/512, AWS_MSK_IAM), sasl.jaas.config and the ssl.*
+trust and key stores become each cluster's tls and sasl blocks. Passwords
+are never copied: the YAML names an environment variable (password_env)
+and stderr prints the line that sets it; Java key stores (JKS, PKCS12) come
+with the keytool/openssl commands that convert them to the PEM files godwit
+reads.
+
+Only flows MM2 runs (A->B.enabled = true) are emitted; the others are
+omitted with a note. stderr lists the notes, the steps before the config
+can be used, and every MM2 key without a godwit equivalent with the reason
+("unmapped MM2 key: KEY = VALUE (FILE:LINE): reason", secrets redacted).
+With -o json, stdout is {"yaml", "unmapped", "actions", "notes"} and
+stderr stays empty.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			conv, err := config.LoadMM2(args[0])
@@ -83,32 +94,30 @@ them. With -o json, stdout is {"yaml": ..., "unmapped": [...]}.`,
 				return usageError{err}
 			}
 			if g.json() {
-				unmapped := conv.Unmapped
+				unmapped, actions, notes := conv.Unmapped, conv.Actions, conv.Notes
 				if unmapped == nil {
 					unmapped = []config.MM2Key{}
 				}
+				if actions == nil {
+					actions = []config.MM2Action{}
+				}
+				if notes == nil {
+					notes = []string{}
+				}
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false) // flow names and shell commands stay readable
 				return enc.Encode(struct {
-					YAML     string          `json:"yaml"`
-					Unmapped []config.MM2Key `json:"unmapped"`
-				}{string(conv.YAML), unmapped})
+					YAML     string             `json:"yaml"`
+					Unmapped []config.MM2Key    `json:"unmapped"`
+					Actions  []config.MM2Action `json:"actions"`
+					Notes    []string           `json:"notes"`
+				}{string(conv.YAML), unmapped, actions, notes})
 			}
 			if _, err := g.stdout.Write(conv.YAML); err != nil {
 				return err
 			}
-			for _, u := range conv.Unmapped {
-				v := u.Value
-				if strings.ContainsAny(v, "\n\r\t") {
-					v = strconv.Quote(v) // keep one key per line
-				}
-				line := fmt.Sprintf("unmapped MM2 key: %s = %s (%s:%d)", u.Key, v, args[0], u.Line)
-				if u.Reason != "" {
-					line += ": " + u.Reason
-				}
-				fmt.Fprintln(g.stderr, line)
-			}
-			return nil
+			return conv.WriteReport(g.stderr, args[0])
 		},
 	}
 }

@@ -91,7 +91,7 @@ Decimal GB (1 GB = 1000 MB) unless --gb binary. See docs/cost.md.`,
 	fl.StringVar(&pricesFile, "prices", "", "price file (YAML) whose entries replace or add to the embedded table")
 	fl.BoolVar(&measure, "measure", false, "read throughput and stored size from the flow's source cluster (needs -c)")
 	fl.DurationVar(&window, "window", 30*time.Second, "with --measure: time between the two log-size samples")
-	fl.StringArrayVar(&flows, "flow", nil, "with --measure: the flow (A->B) whose source and topics are measured; needed when the config has several")
+	fl.StringArrayVar(&flows, "flow", nil, "with --measure: the flow (quoted: --flow 'A->B') whose source and topics are measured; needed when the config has several")
 	fl.Var(&f.ThroughputMBps, "throughput", "source produce rate in MB/s (10^6 bytes/s)")
 	fl.Var(&f.ReplicatedShare, "replicated-share", "fraction of the throughput that is replicated, 0..1 (default 1)")
 	fl.Var(&f.Days, "days", "days priced (default 30 = one month)")
@@ -153,11 +153,27 @@ func measureSource(ctx context.Context, g *globals, flows []string, window time.
 	defer cancel()
 	adm := kadm.NewClient(cl)
 	policy := naming.For(f)
-	topics, err := cost.ReplicatedTopics(ctx, adm, func(t string) bool { return policy.Select(t) == naming.Selected })
+	// The workload only: heartbeat topics are godwit's (or MM2's) own, and
+	// internal topics are never replicated.
+	topics, err := cost.ReplicatedTopics(ctx, adm, func(t string) bool { return policy.Select(t) == naming.Selected && !policy.Heartbeat(t) })
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", src, err)
 	}
-	m, err := cost.Measure(ctx, adm, f.Source, topics, window)
+	// Progress goes to stderr (stdout may be JSON): a 30 s window is long
+	// to wait in silence.
+	m, err := cost.MeasureProgress(ctx, adm, f.Source, topics, window, func(elapsed, window time.Duration, bytes int64, partitions int) {
+		if elapsed == 0 {
+			fmt.Fprintf(g.stderr, "godwit: measuring the write rate of %d topics (%d partitions) of flow %s on cluster %s for %s (--window); heartbeat and internal topics excluded\n",
+				len(topics), partitions, f.Name, f.Source, window)
+			return
+		}
+		step := time.Second
+		if window < 10*time.Second {
+			step = 100 * time.Millisecond
+		}
+		rate := float64(bytes) / elapsed.Seconds()
+		fmt.Fprintf(g.stderr, "godwit: %s of %s: %.3f MB written so far (%.3f MB/s)\n", elapsed.Round(step), window, float64(bytes)/1e6, rate/1e6)
+	})
 	if err != nil {
 		return nil, costErr(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/godwit/godwit/internal/naming"
 	"github.com/godwit/godwit/internal/testkit"
 )
 
@@ -196,6 +197,11 @@ func TestCostMeasure(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Heartbeat topics (current and legacy) are godwit's own, not
+	// workload: --measure leaves them out.
+	for _, hb := range []string{naming.HeartbeatTopic, naming.LegacyHeartbeatTopic} {
+		testkit.CreateTopic(t, p.Primary, hb, 1, nil)
+	}
 	cfg := writeFile(t, "godwit.yaml", fmt.Sprintf(`clusters:
   %s: {bootstrap_servers: [%q]}
   %s: {bootstrap_servers: [%q]}
@@ -226,6 +232,10 @@ flows:
 	m := rep.Inputs.Measured
 	if len(m.Topics) != 1 || m.Topics[0] != topic || m.Partitions != 2 || m.EndBytes < 50_000 {
 		t.Errorf("measured %+v; want topic %s, 2 partitions, at least 50,000 bytes", m, topic)
+	}
+	wantProgress := fmt.Sprintf("godwit: measuring the write rate of 1 topics (2 partitions) of flow %s->%s on cluster %s for 300ms (--window); heartbeat and internal topics excluded\n", p.Primary.Name, p.Secondary.Name, p.Primary.Name)
+	if !strings.HasPrefix(errOut, wantProgress) {
+		t.Errorf("stderr %q; want it to start with %q", errOut, wantProgress)
 	}
 	names := ""
 	for _, b := range rep.Basis {

@@ -120,7 +120,7 @@ scenario has a connect block).`,
 	fl := cmd.Flags()
 	fl.StringVar(&scenarioPath, "scenario", "", "scenario file (YAML; default: the built-in scenario)")
 	fl.StringVar(&outDir, "out", "", "directory for report.html, report.md, report.json and drill.prom (default: <drill.reports>/<time>-<flow> when the config sets drill.reports, else godwit-drill-<time>)")
-	fl.StringVar(&flow, "flow", "", "flow to drill (A->B); default the scenario's, else the first enabled flow")
+	fl.StringVar(&flow, "flow", "", "flow to drill (quoted: --flow 'A->B'); default the scenario's, else the first enabled flow")
 	fl.StringVar(&replicator, "replicator", "auto", "how the drill runs its replicator: process (this binary, SIGKILL for a crash), in-process, or auto (process when possible)")
 	fl.BoolVar(&cleanup, "cleanup", false, "delete the drill topics on both clusters at the end")
 	return cmd

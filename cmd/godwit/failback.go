@@ -51,13 +51,13 @@ second run fences the first, which then fails before changing anything
 more; a failback does not start while the flow's failover is unfinished.
 Needs naming: identical. See docs/failover.md.`,
 		Example: `  # what would a failback do?
-  godwit failback -c godwit.yaml --flow primary->secondary --dry-run
+  godwit failback -c godwit.yaml --flow 'primary->secondary' --dry-run
 
   # recover the tail and catch A up with B's writes, keep producers on B
-  godwit failback -c godwit.yaml --flow primary->secondary
+  godwit failback -c godwit.yaml --flow 'primary->secondary'
 
   # producers and consumers stopped on B: move billing groups, restore the flow
-  godwit failback -c godwit.yaml --flow primary->secondary --groups 'billing-.*' -o json`,
+  godwit failback -c godwit.yaml --flow 'primary->secondary' --groups 'billing-.*' -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, f, err := failoverFlow(g, flow)
@@ -90,7 +90,7 @@ Needs naming: identical. See docs/failover.md.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&flow, "flow", "", "the failed-over flow (A->B); required")
+	fl.StringVar(&flow, "flow", "", "the failed-over flow (quoted: --flow 'A->B'); required")
 	fl.StringVar(&tail, "tail", failback.TailRecover, "A's unreplicated tail: recover (copy to B's topic) or quarantine (to <topic>"+failback.QuarantineSuffix+" on B)")
 	fl.BoolVar(&switchNow, "switch", false, "producers and consumers are switching back to A: move groups and restore the flow")
 	fl.StringVar(&groups, "groups", "", "regex (full match) of consumer groups to move back (implies --switch); default the flow's groups filters")

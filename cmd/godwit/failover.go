@@ -57,13 +57,13 @@ stopped. One failover or failback of a flow runs at a time: a second run
 fences the first (transactional id godwit-<A>-<B>-journal), which then fails
 with exit status 1 before changing anything more. See docs/failover.md.`,
 		Example: `  # rehearse: what would a failover do now?
-  godwit failover -c godwit.yaml --flow primary->secondary --dry-run
+  godwit failover -c godwit.yaml --flow 'primary->secondary' --dry-run
 
   # planned failover of the orders topics and the billing groups, JSON report
-  godwit failover -c godwit.yaml --flow primary->secondary --topics 'orders\..*' --groups 'billing-.*' -o json
+  godwit failover -c godwit.yaml --flow 'primary->secondary' --topics 'orders\..*' --groups 'billing-.*' -o json
 
   # the journal of the last failover
-  godwit failover status -c godwit.yaml --flow primary->secondary`,
+  godwit failover status -c godwit.yaml --flow 'primary->secondary'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, f, err := failoverFlow(g, flow)
@@ -101,7 +101,7 @@ with exit status 1 before changing anything more. See docs/failover.md.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&flow, "flow", "", "flow to fail over (A->B); required")
+	fl.StringVar(&flow, "flow", "", "flow to fail over (quoted: --flow 'A->B'); required")
 	fl.StringVar(&topics, "topics", "", "regex (full match) of source topics to fail over; default every topic the flow replicates")
 	fl.StringVar(&groups, "groups", "", "regex (full match) of consumer groups to move; default the flow's groups filters")
 	fl.BoolVar(&dryRun, "dry-run", false, "report lag, data at risk and group offsets; change nothing")
@@ -123,8 +123,8 @@ topics, and every failover and failback operation in order: its runs and
 every step's start and end, and for a failback the tail recovered or
 quarantined. -o json has the same, as the last failover's and the last
 failback's reports plus every journal event.`,
-		Example: `  godwit failover status -c godwit.yaml --flow primary->secondary
-  godwit failover status -c godwit.yaml --flow primary->secondary -o json`,
+		Example: `  godwit failover status -c godwit.yaml --flow 'primary->secondary'
+  godwit failover status -c godwit.yaml --flow 'primary->secondary' -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, f, err := failoverFlow(g, flow)
@@ -158,7 +158,7 @@ failback's reports plus every journal event.`,
 			return printFlowStatus(g.stdout, f, state, st, rep, fbRep, evs)
 		},
 	}
-	cmd.Flags().StringVar(&flow, "flow", "", "flow (A->B); required")
+	cmd.Flags().StringVar(&flow, "flow", "", "flow (quoted: --flow 'A->B'); required")
 	return cmd
 }
 
@@ -283,7 +283,7 @@ func groupOutcome(committed bool, skipped, done string) string {
 
 func failoverFlow(g *globals, flow string) (*config.Config, *config.Flow, error) {
 	if flow == "" {
-		return nil, nil, usagef("--flow A->B is required: a failover is deliberate")
+		return nil, nil, usagef("--flow 'A->B' is required: a failover is deliberate")
 	}
 	cfg, sel, err := g.loadFlows([]string{flow})
 	if err != nil {

@@ -24,7 +24,7 @@ processed, with no replay and no skip. godwit replicate writes checkpoints
 (<source>.checkpoints.internal, MirrorMaker 2's format) and commits translated offsets
 to groups that are idle on the target; these commands read the same state.`,
 		Example: `  # where would group billing resume on the target? (works with the source down)
-  godwit offsets translate -c godwit.yaml --flow primary->secondary --group billing -o json
+  godwit offsets translate -c godwit.yaml --flow 'primary->secondary' --group billing -o json
 
   # every group's checkpoint age and the partitions not yet translatable
   godwit offsets status -c godwit.yaml`,
@@ -39,8 +39,8 @@ func newOffsetsTranslateCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "translate",
 		Short: "Translate a group's source offsets to the flow's target (works with only the target reachable)",
-		Example: `  godwit offsets translate -c godwit.yaml --flow primary->secondary --group billing
-  godwit offsets translate -c godwit.yaml --flow primary->secondary --group billing -o json`,
+		Example: `  godwit offsets translate -c godwit.yaml --flow 'primary->secondary' --group billing
+  godwit offsets translate -c godwit.yaml --flow 'primary->secondary' --group billing -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if flow == "" || group == "" {
@@ -86,7 +86,7 @@ func newOffsetsTranslateCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&flow, "flow", "", "flow (SOURCE->TARGET)")
+	cmd.Flags().StringVar(&flow, "flow", "", "flow, quoted: --flow 'SOURCE->TARGET'")
 	cmd.Flags().StringVar(&group, "group", "", "consumer group")
 	return cmd
 }
@@ -97,7 +97,7 @@ func newOffsetsStatusCmd(g *globals) *cobra.Command {
 		Use:   "status",
 		Short: "List groups, their last checkpoint age, and partitions not yet translatable",
 		Example: `  godwit offsets status -c godwit.yaml
-  godwit offsets status -c godwit.yaml --flow primary->secondary -o json`,
+  godwit offsets status -c godwit.yaml --flow 'primary->secondary' -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, sel, err := g.loadFlows(flows)
@@ -149,6 +149,6 @@ func newOffsetsStatusCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringArrayVar(&flows, "flow", nil, "flow to show (A->B); repeatable; default all enabled flows")
+	cmd.Flags().StringArrayVar(&flows, "flow", nil, "flow to show (quoted: --flow 'A->B'); repeatable; default all enabled flows")
 	return cmd
 }

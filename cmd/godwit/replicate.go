@@ -32,7 +32,7 @@ through a consumer group on the target cluster.`,
   godwit replicate -c godwit.yaml
 
   # one flow only, as one of several replicas with a stable identity
-  godwit replicate -c godwit.yaml --flow primary->secondary --instance-id godwit-0`,
+  godwit replicate -c godwit.yaml --flow 'primary->secondary' --instance-id godwit-0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, sel, err := g.loadFlows(flows)
@@ -87,7 +87,7 @@ through a consumer group on the target cluster.`,
 			return err
 		},
 	}
-	cmd.Flags().StringArrayVar(&flows, "flow", nil, "flow to run (A->B); repeatable; default all enabled flows")
+	cmd.Flags().StringArrayVar(&flows, "flow", nil, "flow to run (quoted: --flow 'A->B'); repeatable; default all enabled flows")
 	cmd.Flags().StringVar(&instanceID, "instance-id", os.Getenv("GODWIT_INSTANCE_ID"),
 		"static group membership id (unique per process, stable across restarts, e.g. a StatefulSet pod name): a restarted process takes its slots back at once; env GODWIT_INSTANCE_ID")
 	return cmd
@@ -99,7 +99,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Use:   "status",
 		Short: "Show replication progress per partition, read from the target's stored progress",
 		Example: `  godwit status -c godwit.yaml
-  godwit status -c godwit.yaml --flow primary->secondary -o json`,
+  godwit status -c godwit.yaml --flow 'primary->secondary' -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, sel, err := g.loadFlows(flows)
@@ -141,6 +141,6 @@ func newStatusCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringArrayVar(&flows, "flow", nil, "flow to show (A->B); repeatable; default all enabled flows")
+	cmd.Flags().StringArrayVar(&flows, "flow", nil, "flow to show (quoted: --flow 'A->B'); repeatable; default all enabled flows")
 	return cmd
 }

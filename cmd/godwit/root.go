@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/logging"
 )
 
 // Exit codes are part of the CLI contract.
@@ -42,7 +43,9 @@ type globals struct {
 func (g *globals) logger() *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(g.logLevel)) // validated in PersistentPreRunE
-	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: lvl}))
+	// One component/flow key per line: loggers are passed between
+	// components, each adding its own labels.
+	return slog.New(logging.Unique(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: lvl})))
 }
 
 // loadConfig loads -c/--config; a problem with it is a usage error.

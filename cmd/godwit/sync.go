@@ -25,7 +25,7 @@ func newSyncCmd(g *globals) *cobra.Command {
 		Use:   "sync",
 		Short: "Show or apply metadata sync: target topics, partitions, configs, ACLs and schemas",
 		Example: `  godwit sync plan -c godwit.yaml
-  godwit sync apply -c godwit.yaml --flow primary->secondary`,
+  godwit sync apply -c godwit.yaml --flow 'primary->secondary'`,
 		Long: `Metadata sync makes the target ready to take production traffic: it creates
 the flow's target topics with the source's partition counts and configs, adds
 partitions, follows config changes and copies topic and group ACLs; for flows
@@ -44,7 +44,7 @@ func newSyncPassCmd(g *globals, apply bool) *cobra.Command {
 		Short: "Print what metadata sync would create or change, changing nothing",
 		Example: `  # what would change on the target (plan), then change it (apply)
   godwit sync plan -c godwit.yaml
-  godwit sync apply -c godwit.yaml --flow primary->secondary -o json`,
+  godwit sync apply -c godwit.yaml --flow 'primary->secondary' -o json`,
 		Long: `Prints, per flow, the topics, partitions, configs and ACLs a sync pass would
 create or change on the target, with the reason for each and any warnings
 or errors (topics that cannot be replicated). Changes nothing. Exits 0 once
@@ -114,7 +114,7 @@ error names the topic or ACL and the reason; other changes still apply).`
 		}
 		return nil
 	}
-	c.Flags().StringArrayVar(&flows, "flow", nil, "flow (A->B); repeatable; default all enabled flows")
+	c.Flags().StringArrayVar(&flows, "flow", nil, "flow (quoted: --flow 'A->B'); repeatable; default all enabled flows")
 	return c
 }
 

@@ -78,7 +78,7 @@ func TestDrillCheck(t *testing.T) {
 		details bool
 	}{
 		{name: "no report yet", status: Warn, want: []string{"no drill report for flow a->b in ", "(0 reports of other flows)"},
-			remedy: "godwit drill -c FILE --flow a->b"},
+			remedy: "godwit drill -c FILE --flow 'a->b'"},
 		{name: "only other flows", drills: []drillSpec{{"x", "c->d", 1, true}}, status: Warn,
 			want: []string{"no drill report for flow a->b", "(1 report of other flows)"}},
 		{name: "passed within max_age", details: true,
@@ -91,7 +91,7 @@ func TestDrillCheck(t *testing.T) {
 			want:   []string{"newest drill missed RTO 95.0 s > 60.0 s: ", "RTO 1m35s (objective 1m0s)", "; newest passing drill ended 3.0 days ago"},
 			remedy: filepath.Join("2", "report.html")},
 		{name: "passing drill too old", drills: []drillSpec{{"1", ab, 10, true}}, status: Warn,
-			want: []string{"newest passing drill is older than max_age 7.0 days: ", "(10.0 days ago)"}, remedy: "godwit drill -c FILE --flow a->b"},
+			want: []string{"newest passing drill is older than max_age 7.0 days: ", "(10.0 days ago)"}, remedy: "godwit drill -c FILE --flow 'a->b'"},
 		{name: "passing drill too old, failing since", drills: []drillSpec{{"1", ab, 10, true}, {"2", ab, 9, false}}, status: Warn,
 			want: []string{"newest passing drill is older than max_age", "; the newest drill (ended 9.0 days ago) missed RTO 95.0 s > 60.0 s"}},
 		{name: "only failing drills, old", drills: []drillSpec{{"1", ab, 8, false}}, status: Warn,

@@ -42,7 +42,7 @@ type flowAudit struct {
 	// Shared by the checks, filled by gather.
 	gatherErr error
 	selected  kadm.TopicDetails // source topics the flow selects
-	names     []string          // their names, sorted
+	names     []string          // their names, sorted, heartbeat topics left out (workload only)
 	plan      *metasync.Plan
 }
 
@@ -208,6 +208,11 @@ func (fa *flowAudit) gather(ctx context.Context) {
 	}
 	fa.selected = sel
 	for n := range sel {
+		// Workload only: heartbeat topics are godwit's (or MM2's) own
+		// and not counted among the selected topics.
+		if fa.policy.Heartbeat(n) {
+			continue
+		}
 		fa.names = append(fa.names, n)
 	}
 	sort.Strings(fa.names)
@@ -251,7 +256,7 @@ func commandName(cmd string) string {
 func (fa *flowAudit) drill(context.Context) Check {
 	d := fa.o.Config.Drill
 	flow := fa.f.Name
-	run := fmt.Sprintf("run `godwit drill -c FILE --flow %s` (it writes its report into drill.reports)", flow)
+	run := fmt.Sprintf("run `godwit drill -c FILE --flow '%s'` (it writes its report into drill.reports)", flow)
 	if d.Reports == "" {
 		return Check{Status: Warn, Evidence: "godwit drill reports are not configured (drill.reports is empty)",
 			Remedy: "set drill.reports to a directory and " + run + ", at least every drill.max_age"}
@@ -386,5 +391,5 @@ func plural(n int, one, many string) string {
 }
 
 func (fa *flowAudit) syncHint() string {
-	return fmt.Sprintf("run `godwit sync plan -c FILE --flow %s` to see the changes and `godwit sync apply` (or a running replicator) to make them", fa.f.Name)
+	return fmt.Sprintf("run `godwit sync plan -c FILE --flow '%s'` to see the changes and `godwit sync apply` (or a running replicator) to make them", fa.f.Name)
 }

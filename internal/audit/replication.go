@@ -197,7 +197,7 @@ func (fa *flowAudit) lag(ctx context.Context) Check {
 	var total int64
 	estimated, reads := 0, 0
 	for _, p := range st.Partitions {
-		if p.SourceTopic == naming.HeartbeatTopic {
+		if fa.policy.Heartbeat(p.SourceTopic) {
 			continue
 		}
 		if have[p.SourceTopic] == nil {
@@ -229,7 +229,7 @@ func (fa *flowAudit) lag(ctx context.Context) Check {
 	}
 	var unreplicated []string
 	for _, t := range fa.names {
-		if t == naming.HeartbeatTopic {
+		if fa.policy.Heartbeat(t) {
 			continue
 		}
 		for _, pd := range fa.selected[t].Partitions.Sorted() {
@@ -290,44 +290,26 @@ func (fa *flowAudit) heartbeat(ctx context.Context) Check {
 		return Check{Status: Warn, Evidence: "heartbeats: false: replication freshness cannot be measured while topics are idle",
 			Remedy: "enable heartbeats on the flow (the default)"}
 	}
+	// The legacy topic (godwit.heartbeats) is read too for one release:
+	// instances not upgraded yet still write it.
 	topic := fa.policy.TargetTopic(naming.HeartbeatTopic)
-	starts, err := fa.dadm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = starts.Error()
+	legacy := fa.policy.TargetTopic(naming.LegacyHeartbeatTopic)
+	last, exists, err := fa.newestHeartbeat(ctx, topic)
+	if err != nil {
+		return *err
 	}
-	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+	note := ""
+	if last == nil {
+		lr, lexists, lerr := fa.newestHeartbeat(ctx, legacy)
+		if lerr == nil && lr != nil {
+			last, note = lr, fmt.Sprintf(" (legacy topic %s: a godwit older than this one wrote it; upgrade every instance, then delete %s on cluster %s and %s on cluster %s)", legacy, naming.LegacyHeartbeatTopic, fa.f.Source, legacy, fa.f.Target)
+			topic = legacy
+		}
+		exists = exists || lexists
+	}
+	if !exists {
 		return Check{Status: Fail, Evidence: fmt.Sprintf("heartbeat topic %s does not exist on cluster %s: no heartbeat was ever replicated", topic, fa.f.Target),
 			Remedy: "start godwit replicate for this flow; it writes " + naming.HeartbeatTopic + " on the source and replicates it"}
-	}
-	if err != nil {
-		return Check{Status: Fail, Evidence: fmt.Sprintf("list offsets of %s on cluster %s: %v", topic, fa.f.Target, err), Remedy: "grant godwit Describe and Read on the topic (docs/security.md)"}
-	}
-	ends, err := fa.dadm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return Check{Status: Fail, Evidence: fmt.Sprintf("list offsets of %s on cluster %s: %v", topic, fa.f.Target, err), Remedy: "grant godwit Describe and Read on the topic (docs/security.md)"}
-	}
-	fromSource := func(r *kgo.Record) bool {
-		o, ok := naming.OriginOf(r.Headers)
-		return ok && o.Cluster == fa.f.Source
-	}
-	var last *kgo.Record
-	var readErr error
-	ends.Each(func(e kadm.ListedOffset) {
-		s, _ := starts.Lookup(topic, e.Partition)
-		r, err := lastMatching(ctx, fa.dcl, topic, e.Partition, s.Offset, e.Offset, 4096, fromSource)
-		if err != nil {
-			readErr = err
-			return
-		}
-		if r != nil && (last == nil || r.Timestamp.After(last.Timestamp)) {
-			last = r
-		}
-	})
-	if readErr != nil {
-		return Check{Status: Fail, Evidence: fmt.Sprintf("read %s on cluster %s: %v", topic, fa.f.Target, readErr), Remedy: "grant godwit Read on the topic (docs/security.md)"}
 	}
 	if last == nil {
 		return Check{Status: Fail, Evidence: fmt.Sprintf("no heartbeat from cluster %s in %s on cluster %s", fa.f.Source, topic, fa.f.Target),
@@ -336,7 +318,7 @@ func (fa *flowAudit) heartbeat(ctx context.Context) Check {
 	age := max(fa.now.Sub(last.Timestamp), 0)
 	rpo := fa.f.RPOObjective.D()
 	c := Check{Details: map[string]any{"topic": topic, "age_s": age.Seconds(), "rpo_objective_s": rpo.Seconds()}}
-	ev := fmt.Sprintf("newest heartbeat from %s in %s was written %s ago", fa.f.Source, topic, fmtDur(age))
+	ev := fmt.Sprintf("newest heartbeat from %s in %s was written %s ago%s", fa.f.Source, topic, fmtDur(age), note)
 	switch {
 	case rpo == 0:
 		c.Status, c.Evidence = Warn, "no rpo_objective set; "+ev
@@ -372,4 +354,48 @@ func lastMatching(ctx context.Context, cl *kgo.Client, topic string, partition i
 		end = from
 	}
 	return nil, nil
+}
+
+// newestHeartbeat returns the newest record replicated from the flow's
+// source in a target heartbeat topic, and whether the topic exists. A
+// failed read comes back as the Check to report.
+func (fa *flowAudit) newestHeartbeat(ctx context.Context, topic string) (*kgo.Record, bool, *Check) {
+	starts, err := fa.dadm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, &Check{Status: Fail, Evidence: fmt.Sprintf("list offsets of %s on cluster %s: %v", topic, fa.f.Target, err), Remedy: "grant godwit Describe and Read on the topic (docs/security.md)"}
+	}
+	ends, err := fa.dadm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, true, &Check{Status: Fail, Evidence: fmt.Sprintf("list offsets of %s on cluster %s: %v", topic, fa.f.Target, err), Remedy: "grant godwit Describe and Read on the topic (docs/security.md)"}
+	}
+	fromSource := func(r *kgo.Record) bool {
+		o, ok := naming.OriginOf(r.Headers)
+		return ok && o.Cluster == fa.f.Source
+	}
+	var last *kgo.Record
+	var readErr error
+	ends.Each(func(e kadm.ListedOffset) {
+		s, _ := starts.Lookup(topic, e.Partition)
+		r, err := lastMatching(ctx, fa.dcl, topic, e.Partition, s.Offset, e.Offset, 4096, fromSource)
+		if err != nil {
+			readErr = err
+			return
+		}
+		if r != nil && (last == nil || r.Timestamp.After(last.Timestamp)) {
+			last = r
+		}
+	})
+	if readErr != nil {
+		return nil, true, &Check{Status: Fail, Evidence: fmt.Sprintf("read %s on cluster %s: %v", topic, fa.f.Target, readErr), Remedy: "grant godwit Read on the topic (docs/security.md)"}
+	}
+	return last, true, nil
 }

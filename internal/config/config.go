@@ -236,11 +236,28 @@ func (c *Config) SelectFlows(names []string) ([]*Flow, error) {
 	for _, n := range names {
 		f, ok := c.Flows[n]
 		if !ok {
-			return nil, fmt.Errorf("%s: flow %q is not defined; defined flows: %s", c.display(), n, strings.Join(c.FlowNames(), ", "))
+			return nil, fmt.Errorf("%s: flow %q is not defined; defined flows: %s%s", c.display(), n, strings.Join(c.FlowNames(), ", "), c.cutFlowHint(n))
 		}
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// cutFlowHint explains a flow name that ends in "-": an unquoted
+// --flow a->b reaches godwit as "a-", the shell having taken ">b" as a
+// redirection (and created a file named b).
+func (c *Config) cutFlowHint(n string) string {
+	if !strings.HasSuffix(n, "-") {
+		return ""
+	}
+	example := n + ">TARGET"
+	for _, name := range c.FlowNames() {
+		if strings.HasPrefix(name, n+">") {
+			example = name
+			break
+		}
+	}
+	return fmt.Sprintf(`; the name looks cut at "-": an unquoted > is a shell redirection (it also created a file named after the target); quote it: --flow '%s'`, example)
 }
 
 func (c *Config) display() string {

@@ -9,153 +9,50 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 )
-
-// Property is one key = value entry of a Java .properties file.
-type Property struct {
-	Key   string
-	Value string
-	Line  int // line the entry starts on
-}
-
-// ParseProperties reads Java .properties text as java.util.Properties.load
-// does: '#' and '!' comment lines, "key=value", "key: value" and
-// "key value" separators, trailing-backslash line continuations (leading
-// blanks of the continued line dropped) and escapes (\t \n \r \f \uXXXX,
-// \X for any other X). Entries come back in file order; a repeated key
-// appears once per occurrence (the last one wins, as in Java).
-func ParseProperties(path string, data []byte) ([]Property, error) {
-	if !utf8.Valid(data) {
-		// Java 9+ reads .properties as UTF-8 and falls back to ISO-8859-1.
-		runes := make([]rune, len(data))
-		for i, b := range data {
-			runes[i] = rune(b)
-		}
-		data = []byte(string(runes))
-	}
-	lines := splitLines(string(data))
-	var out []Property
-	for i := 0; i < len(lines); i++ {
-		start := i + 1
-		line := strings.TrimLeft(lines[i], " \t\f")
-		if line == "" || line[0] == '#' || line[0] == '!' {
-			continue
-		}
-		// Join continuation lines: an odd number of trailing backslashes.
-		for endsWithContinuation(line) && i+1 < len(lines) {
-			i++
-			line = line[:len(line)-1] + strings.TrimLeft(lines[i], " \t\f")
-		}
-		if endsWithContinuation(line) {
-			line = line[:len(line)-1] // continuation at end of file
-		}
-		rawKey, rawValue := splitKeyValue(line)
-		key, err := unescapeProperty(rawKey)
-		if err != nil {
-			return nil, &Error{File: path, Line: start, Msg: fmt.Sprintf("key %q: %v; write \\u followed by four hex digits", rawKey, err)}
-		}
-		value, err := unescapeProperty(rawValue)
-		if err != nil {
-			return nil, &Error{File: path, Line: start, Path: key, Msg: fmt.Sprintf("%v; write \\u followed by four hex digits", err)}
-		}
-		out = append(out, Property{Key: key, Value: value, Line: start})
-	}
-	return out, nil
-}
-
-func splitLines(s string) []string {
-	s = strings.ReplaceAll(s, "\r\n", "\n")
-	s = strings.ReplaceAll(s, "\r", "\n")
-	return strings.Split(s, "\n")
-}
-
-func endsWithContinuation(line string) bool {
-	n := 0
-	for i := len(line) - 1; i >= 0 && line[i] == '\\'; i-- {
-		n++
-	}
-	return n%2 == 1
-}
-
-// splitKeyValue splits a logical line at the first unescaped '=', ':' or
-// blank; blanks around the separator are dropped.
-func splitKeyValue(line string) (key, value string) {
-	end := len(line)
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		if c == '\\' {
-			i++
-			continue
-		}
-		if c == '=' || c == ':' || c == ' ' || c == '\t' || c == '\f' {
-			end = i
-			break
-		}
-	}
-	key, rest := line[:end], line[end:]
-	rest = strings.TrimLeft(rest, " \t\f")
-	if rest != "" && (rest[0] == '=' || rest[0] == ':') {
-		rest = strings.TrimLeft(rest[1:], " \t\f")
-	}
-	return key, rest
-}
-
-func unescapeProperty(s string) (string, error) {
-	if !strings.Contains(s, `\`) {
-		return s, nil
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' || i+1 >= len(s) {
-			b.WriteByte(c)
-			continue
-		}
-		i++
-		switch s[i] {
-		case 't':
-			b.WriteByte('\t')
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 'f':
-			b.WriteByte('\f')
-		case 'u':
-			if i+5 > len(s) {
-				return "", fmt.Errorf("malformed \\u escape %q", s[i-1:])
-			}
-			n, err := strconv.ParseUint(s[i+1:i+5], 16, 16)
-			if err != nil {
-				return "", fmt.Errorf("malformed \\u escape %q", s[i-1:i+5])
-			}
-			b.WriteRune(rune(n))
-			i += 4
-		default:
-			b.WriteByte(s[i])
-		}
-	}
-	return b.String(), nil
-}
 
 // MM2Key is a MirrorMaker 2 property that the conversion did not map.
 type MM2Key struct {
 	Key    string `json:"key"`
 	Value  string `json:"value"` // "<redacted>" for secrets
 	Line   int    `json:"line"`
-	Reason string `json:"reason,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// MM2Action is something to do before the converted config works: export
+// a password the conversion did not copy, or convert a Java key store to
+// the PEM files godwit reads.
+type MM2Action struct {
+	Cluster string `json:"cluster"`
+	// Kind is "env" (set an environment variable) or "pem" (convert a
+	// key store).
+	Kind string `json:"kind"`
+	// Env is the environment variable to set (kind env).
+	Env string `json:"env,omitempty"`
+	// What says, on one line, what to do and why.
+	What string `json:"what"`
+	// Commands are shell lines to run, in order. They never contain a
+	// secret: passwords are read from the terminal or the environment.
+	Commands []string `json:"commands"`
 }
 
 // MM2Conversion is the result of converting an mm2.properties file.
 type MM2Conversion struct {
-	// YAML is the godwit config; it passes Parse.
+	// YAML is the godwit config. It passes Parse once the actions are
+	// done (environment variables set, PEM files written).
 	YAML []byte
 	// Unmapped lists every MM2 key that has no godwit equivalent (or a
-	// value that could not be mapped), sorted by key.
+	// value that could not be mapped), sorted by key, each with why.
 	Unmapped []MM2Key
+	// Actions are the steps before godwit can use YAML.
+	Actions []MM2Action
+	// Notes are what the conversion decided that a reader must know
+	// (omitted flows, unsupported authentication, naming caveats).
+	Notes []string
+	// Clusters and Flows count what YAML defines.
+	Clusters, Flows int
 }
 
 // LoadMM2 reads and converts a MirrorMaker 2 properties file.
@@ -192,6 +89,13 @@ var mm2Lists = []struct {
 	{"configs_exclude", []string{"config.properties.exclude", "config.properties.blacklist"}},
 }
 
+var mm2Bools = []struct{ mm2, godwit string }{
+	{"emit.heartbeats.enabled", "heartbeats"},
+	{"sync.topic.configs.enabled", "sync_topic_configs"},
+	{"sync.topic.acls.enabled", "sync_acls"},
+	{"sync.group.offsets.enabled", "sync_group_offsets"},
+}
+
 // mm2FlowKeys are the global keys that apply to every flow.
 var mm2FlowKeys = func() map[string]bool {
 	m := map[string]bool{"replication.policy.class": true, "replication.policy.separator": true, "replication.factor": true}
@@ -209,49 +113,45 @@ var mm2FlowKeys = func() map[string]bool {
 	return m
 }()
 
-var mm2Bools = []struct{ mm2, godwit string }{
-	{"emit.heartbeats.enabled", "heartbeats"},
-	{"sync.topic.configs.enabled", "sync_topic_configs"},
-	{"sync.topic.acls.enabled", "sync_acls"},
-	{"sync.group.offsets.enabled", "sync_group_offsets"},
-}
-
 // ConvertMM2 converts MirrorMaker 2 properties (connect-mirror-maker
 // "dedicated mode" format) to godwit YAML. path is for messages only.
 //
-// Mapping:
+// Mapping, with MM2's precedence (a per-flow "A->B.key" over the global
+// "key"; a per-cluster "A.key" over the global "key" for connection
+// settings; the current name over the legacy one):
 //   - clusters = a, b and a.bootstrap.servers become clusters.
-//   - A flow A->B is emitted for every pair with at least one "A->B.*"
-//     key. As in MM2, a pair only replicates when A->B.enabled = true; any
-//     other emitted pair gets enabled: false, so its settings survive and
-//     it can be switched on. Pairs MM2 never mentions are omitted.
+//   - Connection security (mm2_security.go): security.protocol,
+//     sasl.mechanism, sasl.jaas.config and the ssl.* key and trust
+//     stores become each cluster's tls and sasl blocks. Passwords are
+//     never copied: the YAML names an environment variable and Actions
+//     says how to set it; Java key stores come with the commands that
+//     convert them to PEM.
+//   - A flow A->B is emitted for every pair with A->B.enabled = true, as
+//     only those replicate in MM2; other pairs an "A->B.*" key mentions
+//     are omitted, with a note.
 //   - topics, topics.exclude (legacy topics.blacklist), groups,
 //     groups.exclude (legacy groups.blacklist) and
 //     config.properties.exclude (legacy config.properties.blacklist) are
-//     comma-separated regex lists, copied as lists. A per-flow "A->B.key"
-//     overrides the global key, and the current name overrides the legacy.
+//     comma-separated regex lists, copied as lists.
 //   - replication.policy.class DefaultReplicationPolicy -> naming:
-//     prefixed, IdentityReplicationPolicy -> naming: identical; any other
-//     class is reported unmapped. replication.policy.separator ->
-//     separator.
+//     prefixed, IdentityReplicationPolicy -> naming: identical;
+//     replication.policy.separator -> separator.
 //   - sync.topic.configs.enabled, sync.topic.acls.enabled,
-//     sync.group.offsets.enabled, emit.heartbeats.enabled,
-//     emit.checkpoints.interval.seconds, refresh.topics.interval.seconds,
-//     emit.heartbeats.interval.seconds and replication.factor map to their
-//     godwit fields.
+//     sync.group.offsets.enabled, emit.heartbeats.enabled, the intervals
+//     above, replication.factor and the source consumer's
+//     auto.offset.reset (-> start) map to their godwit fields.
 //
 // Only keys present in the file are written; anything left out takes
 // godwit's default, which can differ from MM2's (godwit syncs group
 // offsets and refreshes topics every 10s by default, MM2 does not sync
-// offsets and refreshes every 600s). Every other key, including cluster
-// client settings such as a.security.protocol, is reported in Unmapped
-// (secret values redacted).
+// offsets and refreshes every 600s). Every other key is reported in
+// Unmapped with the reason (secret values redacted).
 func ConvertMM2(path string, data []byte) (*MM2Conversion, error) {
 	props, err := ParseProperties(path, data)
 	if err != nil {
 		return nil, err
 	}
-	cv := &mm2Converter{path: path, props: map[string]Property{}, used: map[string]bool{}}
+	cv := &mm2Converter{path: path, props: map[string]Property{}, used: map[string]bool{}, reasons: map[string]string{}}
 	for _, p := range props {
 		cv.props[p.Key] = p // last wins, as in Java
 	}
@@ -262,26 +162,31 @@ type mm2Converter struct {
 	path     string
 	props    map[string]Property
 	used     map[string]bool
-	unmapped []MM2Key
+	reasons  map[string]string // unmapped keys decided during conversion
+	aliases  []string
+	defined  map[string]bool
+	envNames map[string]bool
+	// protocols is each cluster's security.protocol, for the reasons
+	// of unused TLS and SASL keys.
+	protocols map[string]string
+	actions  []MM2Action
+	notes    []string
 }
 
 func (cv *mm2Converter) errorf(key, format string, args ...any) error {
 	return &Error{File: cv.path, Line: cv.props[key].Line, Path: key, Msg: fmt.Sprintf(format, args...)}
 }
 
+// unmap records that key is not mapped, and why. The first reason given
+// for a key wins (a global key is judged by the first flow using it).
 func (cv *mm2Converter) unmap(key, reason string) {
+	if _, ok := cv.props[key]; !ok {
+		return
+	}
 	cv.used[key] = true
-	for _, u := range cv.unmapped {
-		if u.Key == key {
-			return // a global key reported for an earlier flow
-		}
+	if _, ok := cv.reasons[key]; !ok {
+		cv.reasons[key] = reason
 	}
-	p := cv.props[key]
-	v := p.Value
-	if secretKey.MatchString(key) {
-		v = "<redacted>"
-	}
-	cv.unmapped = append(cv.unmapped, MM2Key{Key: key, Value: v, Line: p.Line, Reason: reason})
 }
 
 // lookup returns the first of keys present, marking every present one as
@@ -300,6 +205,10 @@ func (cv *mm2Converter) lookup(keys ...string) (Property, bool) {
 	return found, ok
 }
 
+func (cv *mm2Converter) note(format string, args ...any) {
+	cv.notes = append(cv.notes, fmt.Sprintf(format, args...))
+}
+
 func splitList(s string) []string {
 	out := []string{}
 	for _, part := range strings.Split(s, ",") {
@@ -308,6 +217,22 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// mm2Doc is the converted config before it is written, so it can be
+// written twice: as the user gets it, and with the environment-dependent
+// parts (password variables, PEM files still to be converted) replaced
+// by stand-ins, to validate everything else now.
+type mm2Doc struct {
+	clusters []mm2Cluster
+	flows    yaml.MapSlice
+	comments yaml.CommentMap
+}
+
+type mm2Cluster struct {
+	alias   string
+	servers []string
+	sec     *mm2Security
 }
 
 func (cv *mm2Converter) convert() (*MM2Conversion, error) {
@@ -320,13 +245,17 @@ func (cv *mm2Converter) convert() (*MM2Conversion, error) {
 	if len(aliases) == 0 {
 		return nil, cv.errorf("clusters", "lists no cluster aliases; write e.g. clusters = primary, secondary")
 	}
-	defined := map[string]bool{}
-	var clusters yaml.MapSlice
+	cv.defined = map[string]bool{}
+	cv.envNames = map[string]bool{}
+	doc := &mm2Doc{comments: yaml.CommentMap{}}
 	for _, a := range aliases {
-		if defined[a] {
+		if cv.defined[a] {
 			continue
 		}
-		defined[a] = true
+		cv.defined[a] = true
+		cv.aliases = append(cv.aliases, a)
+	}
+	for _, a := range cv.aliases {
 		key := a + ".bootstrap.servers"
 		bp, ok := cv.lookup(key)
 		if !ok {
@@ -336,7 +265,11 @@ func (cv *mm2Converter) convert() (*MM2Conversion, error) {
 		if len(servers) == 0 {
 			return nil, cv.errorf(key, "is empty; list at least one host:port")
 		}
-		clusters = append(clusters, yaml.MapItem{Key: a, Value: yaml.MapSlice{{Key: "bootstrap_servers", Value: servers}}})
+		sec, err := cv.security(a, doc.comments)
+		if err != nil {
+			return nil, err
+		}
+		doc.clusters = append(doc.clusters, mm2Cluster{alias: a, servers: servers, sec: sec})
 	}
 
 	// Flows: every defined pair mentioned by an "A->B." key.
@@ -349,69 +282,179 @@ func (cv *mm2Converter) convert() (*MM2Conversion, error) {
 		src, dst, err := ParseFlowName(name)
 		switch {
 		case err != nil:
-			cv.unmap(k, "not a SOURCE->TARGET key")
+			cv.unmap(k, "not a SOURCE->TARGET key: MM2 names flows A->B with both aliases listed in clusters")
 		case src == dst:
-			cv.unmap(k, "source and target are the same cluster")
-		case !defined[src] || !defined[dst]:
-			cv.unmap(k, "cluster not listed in clusters")
+			cv.unmap(k, "source and target are the same cluster; MM2 never runs such a flow")
+		case !cv.defined[src] || !cv.defined[dst]:
+			cv.unmap(k, "cluster not listed in clusters = ..., so MM2 ignores this flow")
 		default:
 			pairs[src+"->"+dst] = true
 		}
 	}
-	var flows yaml.MapSlice
+	enabled := 0
 	for _, name := range sortedKeys(pairs) {
-		f, err := cv.flow(name)
+		on, err := cv.flowEnabled(name)
 		if err != nil {
 			return nil, err
 		}
-		flows = append(flows, yaml.MapItem{Key: name, Value: f})
+		if !on {
+			cv.omitFlow(name)
+			continue
+		}
+		enabled++
+		f, err := cv.flow(name, doc.comments)
+		if err != nil {
+			return nil, err
+		}
+		doc.flows = append(doc.flows, yaml.MapItem{Key: name, Value: f})
 	}
-	// Global flow settings are only read for emitted flows.
+	if enabled == 0 && len(pairs) == 0 {
+		cv.note("the file enables no A->B flow, so the converted config has clusters only; add a flow under flows: (e.g. %s)", exampleFlow(cv.aliases))
+	}
+	cv.identityNote(doc)
+	// What is left: keys no mapping consumed.
 	for k := range cv.props {
 		if !cv.used[k] {
-			reason := ""
-			if len(pairs) == 0 && mm2FlowKeys[k] {
-				reason = "no A->B flow in the file to apply it to"
-			}
-			cv.unmap(k, reason)
+			cv.unmap(k, cv.reasonFor(k, enabled > 0))
 		}
 	}
-	sort.Slice(cv.unmapped, func(i, j int) bool { return cv.unmapped[i].Key < cv.unmapped[j].Key })
-
-	doc := yaml.MapSlice{{Key: "clusters", Value: clusters}}
-	if len(flows) > 0 {
-		doc = append(doc, yaml.MapItem{Key: "flows", Value: flows})
+	var unmapped []MM2Key
+	for k, reason := range cv.reasons {
+		p := cv.props[k]
+		v := p.Value
+		if secretKey.MatchString(k) {
+			v = RedactedValue
+		}
+		unmapped = append(unmapped, MM2Key{Key: k, Value: v, Line: p.Line, Reason: reason})
 	}
-	out, err := yaml.MarshalWithOptions(doc, yaml.IndentSequence(true))
+	sort.Slice(unmapped, func(i, j int) bool { return unmapped[i].Key < unmapped[j].Key })
+
+	out, err := cv.write(doc, false)
+	if err != nil {
+		return nil, err
+	}
+	// The output must be a valid godwit config; check it here so a bad
+	// MM2 value is reported against the MM2 file, not as broken YAML. The
+	// check runs on a twin whose password variables and PEM files are
+	// stand-ins: they only exist once the actions are done.
+	twin, err := cv.write(doc, true)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Parse(cv.path+" (converted)", twin); err != nil {
+		return nil, &Error{File: cv.path, Msg: fmt.Sprintf("converted config is not valid: %v; fix the MM2 value it names", err)}
+	}
+	return &MM2Conversion{YAML: out, Unmapped: unmapped, Actions: cv.actions, Notes: cv.notes, Clusters: len(doc.clusters), Flows: len(doc.flows)}, nil
+}
+
+func exampleFlow(aliases []string) string {
+	if len(aliases) >= 2 {
+		return aliases[0] + "->" + aliases[1]
+	}
+	return "primary->secondary"
+}
+
+// write renders doc. forCheck replaces what only exists once the actions
+// are done (password variables, converted PEM files) by stand-ins.
+func (cv *mm2Converter) write(doc *mm2Doc, forCheck bool) ([]byte, error) {
+	var clusters yaml.MapSlice
+	for _, c := range doc.clusters {
+		v := yaml.MapSlice{{Key: "bootstrap_servers", Value: c.servers}}
+		v = append(v, c.sec.yaml(forCheck)...)
+		clusters = append(clusters, yaml.MapItem{Key: c.alias, Value: v})
+	}
+	m := yaml.MapSlice{{Key: "clusters", Value: clusters}}
+	if len(doc.flows) > 0 {
+		m = append(m, yaml.MapItem{Key: "flows", Value: doc.flows})
+	}
+	opts := []yaml.EncodeOption{yaml.IndentSequence(true)}
+	if !forCheck && len(doc.comments) > 0 {
+		opts = append(opts, yaml.WithComment(doc.comments))
+	}
+	out, err := yaml.MarshalWithOptions(m, opts...)
 	if err != nil {
 		return nil, &Error{File: cv.path, Msg: fmt.Sprintf("writing YAML: %v", err)}
 	}
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# godwit config converted from MirrorMaker 2 properties %s\n", cv.path)
 	fmt.Fprintf(&buf, "# by godwit config from-mm2; settings not written here take godwit's defaults\n")
-	buf.Write(out)
-	// The output must be a valid godwit config; check it here so a bad
-	// MM2 value is reported against the MM2 file, not as broken YAML.
-	if _, err := Parse(cv.path+" (converted)", buf.Bytes()); err != nil {
-		return nil, &Error{File: cv.path, Msg: fmt.Sprintf("converted config is not valid: %v; fix the MM2 value it names", err)}
+	if len(cv.actions) > 0 {
+		fmt.Fprintf(&buf, "# before using it: %s (godwit config from-mm2 printed the commands)\n", actionSummary(cv.actions))
 	}
-	return &MM2Conversion{YAML: buf.Bytes(), Unmapped: cv.unmapped}, nil
+	buf.Write(out)
+	return buf.Bytes(), nil
 }
 
-func (cv *mm2Converter) flow(name string) (yaml.MapSlice, error) {
+func actionSummary(as []MM2Action) string {
+	var env, pem []string
+	for _, a := range as {
+		switch a.Kind {
+		case "env":
+			env = append(env, a.Env)
+		case "pem":
+			pem = append(pem, a.Cluster)
+		}
+	}
+	var parts []string
+	if len(env) > 0 {
+		parts = append(parts, "export "+strings.Join(env, ", "))
+	}
+	if len(pem) > 0 {
+		parts = append(parts, "convert the key stores of "+strings.Join(dedupe(pem), ", ")+" to PEM")
+	}
+	return strings.Join(parts, "; ")
+}
+
+func dedupe(s []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, v := range s {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// yamlPath quotes a map key for a goccy/go-yaml comment path.
+func yamlPath(parts ...string) string {
+	var b strings.Builder
+	b.WriteString("$")
+	for _, p := range parts {
+		b.WriteString(".'" + p + "'")
+	}
+	return b.String()
+}
+
+func (cv *mm2Converter) flowEnabled(name string) (bool, error) {
+	p, ok := cv.lookup(name + ".enabled")
+	if !ok {
+		return false, nil
+	}
+	return cv.parseBool(p)
+}
+
+// omitFlow reports a flow MM2 does not run and the keys that configured
+// it.
+func (cv *mm2Converter) omitFlow(name string) {
+	why := name + ".enabled is not set"
+	if p, ok := cv.props[name+".enabled"]; ok {
+		why = fmt.Sprintf("%s.enabled = %s", name, strings.TrimSpace(p.Value))
+	}
+	cv.note("flow %s omitted: MM2 does not run it (%s); to replicate it with godwit, add it under flows: with the same settings", name, why)
+	for k := range cv.props {
+		if strings.HasPrefix(k, name+".") && k != name+".enabled" {
+			cv.unmap(k, "flow "+name+" is not enabled in MM2, so godwit omits it")
+		}
+	}
+}
+
+func (cv *mm2Converter) flow(name string, comments yaml.CommentMap) (yaml.MapSlice, error) {
 	pre := name + "."
+	src, _, _ := ParseFlowName(name)
 	var f yaml.MapSlice
 	add := func(k string, v any) { f = append(f, yaml.MapItem{Key: k, Value: v}) }
-
-	enabled := false
-	if p, ok := cv.lookup(pre + "enabled"); ok {
-		b, err := cv.parseBool(p)
-		if err != nil {
-			return nil, err
-		}
-		enabled = b
-	}
-	add("enabled", enabled)
 
 	for _, l := range mm2Lists {
 		var keys []string
@@ -444,6 +487,17 @@ func (cv *mm2Converter) flow(name string) (yaml.MapSlice, error) {
 	if p, ok := cv.lookup(pre+"replication.policy.separator", "replication.policy.separator"); ok {
 		add("separator", p.Value)
 	}
+	// The source consumer's auto.offset.reset is where MM2 starts a
+	// partition it has no offset for: godwit's start on a flow's first
+	// run. Highest precedence first, as MM2 builds the consumer config.
+	if p, ok := cv.lookup(src+".consumer.auto.offset.reset", pre+"consumer.auto.offset.reset", src+".auto.offset.reset"); ok {
+		switch v := strings.ToLower(strings.TrimSpace(p.Value)); v {
+		case StartEarliest, StartLatest:
+			add("start", v)
+		default:
+			cv.unmap(p.Key, fmt.Sprintf("%q has no godwit start equivalent; godwit starts a flow's first run at earliest, latest or an RFC3339 time (start:)", p.Value))
+		}
+	}
 	for _, iv := range mm2Intervals {
 		if p, ok := cv.lookup(pre+iv.mm2, iv.mm2); ok {
 			n, err := strconv.ParseInt(strings.TrimSpace(p.Value), 10, 64)
@@ -451,7 +505,7 @@ func (cv *mm2Converter) flow(name string) (yaml.MapSlice, error) {
 				return nil, cv.errorf(p.Key, "%q is not a whole number of seconds", p.Value)
 			}
 			if n <= 0 {
-				cv.unmap(p.Key, "a non-positive interval disables the feature in MM2; godwit has no equivalent")
+				cv.unmap(p.Key, "a non-positive interval disables the feature in MM2; godwit has no equivalent (it keeps the default interval)")
 				continue
 			}
 			add(iv.godwit, fmt.Sprintf("%ds", n))
@@ -475,7 +529,34 @@ func (cv *mm2Converter) flow(name string) (yaml.MapSlice, error) {
 			add("replication_factor", n)
 		} // -1: the broker default, which is godwit's default too
 	}
+	if len(f) == 0 {
+		// MM2's defaults replicate every topic; say so rather than
+		// emitting an empty flow.
+		add("topics", []string{".*"})
+		comments[yamlPath("flows", name, "topics")] = []*yaml.Comment{yaml.LineComment(" MM2's default: every topic")}
+	}
 	return f, nil
+}
+
+// identityNote warns about active-active with identical names: records
+// MM2 copied carry no godwit provenance headers, so godwit cannot tell
+// them from local writes.
+func (cv *mm2Converter) identityNote(doc *mm2Doc) {
+	identical := map[string]bool{}
+	for _, it := range doc.flows {
+		for _, kv := range it.Value.(yaml.MapSlice) {
+			if kv.Key == "naming" && kv.Value == NamingIdentical {
+				identical[it.Key.(string)] = true
+			}
+		}
+	}
+	for _, name := range sortedKeys(identical) {
+		src, dst, _ := ParseFlowName(name)
+		rev := dst + "->" + src
+		if identical[rev] && src < dst {
+			cv.note("flows %s and %s both use identical names (active-active): godwit stops echoes with its provenance headers, but records MM2 copied carry none, so a godwit flow started from earliest would copy them back; take over where MM2 stopped (godwit adopt-mm2) instead", name, rev)
+		}
+	}
 }
 
 func (cv *mm2Converter) parseBool(p Property) (bool, error) {

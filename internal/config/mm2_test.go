@@ -95,6 +95,10 @@ func TestConvertMM2Fixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(conv.Actions) != 1 || conv.Actions[0].Env != "GODWIT_PRIMARY_SASL_PASSWORD" {
+		t.Fatalf("actions = %+v, want the password variable of primary", conv.Actions)
+	}
+	t.Setenv("GODWIT_PRIMARY_SASL_PASSWORD", "hunter2")
 	// The output is a valid godwit config.
 	c, err := Parse("converted.yaml", conv.YAML)
 	if err != nil {
@@ -106,25 +110,31 @@ func TestConvertMM2Fixture(t *testing.T) {
 	if got := c.Clusters["secondary"].BootstrapServers; !reflect.DeepEqual(got, []string{"kafka-b1.example.com:9092", "kafka-b2.example.com:9092"}) {
 		t.Errorf("secondary bootstrap = %v", got)
 	}
-	if got := c.FlowNames(); !reflect.DeepEqual(got, []string{"primary->secondary", "secondary->primary"}) {
-		t.Fatalf("flows = %v", got)
+	if got := c.FlowNames(); !reflect.DeepEqual(got, []string{"primary->secondary"}) {
+		t.Fatalf("flows = %v; the disabled secondary->primary must be omitted", got)
 	}
-	ps, sp := c.Flows["primary->secondary"], c.Flows["secondary->primary"]
+	if s := c.Clusters["primary"].SASL; s == nil || s.Mechanism != MechanismScramSHA512 || s.Username != "mm2" || s.PasswordEnv != "GODWIT_PRIMARY_SASL_PASSWORD" || s.Password != "" || !c.Clusters["primary"].TLS.IsEnabled() {
+		t.Errorf("primary security = %+v tls %+v", s, c.Clusters["primary"].TLS)
+	}
+	if c.Clusters["secondary"].SASL != nil || c.Clusters["secondary"].TLS != nil {
+		t.Error("secondary has no security settings in the MM2 file but got some")
+	}
+	if len(conv.Notes) != 1 || !strings.Contains(conv.Notes[0], "flow secondary->primary omitted") {
+		t.Errorf("notes = %q", conv.Notes)
+	}
+	ps := c.Flows["primary->secondary"]
 	checks := []struct {
 		name      string
 		got, want any
 	}{
 		{"p->s enabled", ps.IsEnabled(), true},
-		{"s->p enabled", sp.IsEnabled(), false},
 		{"p->s topics (per-flow, comma-separated, escapes)", ps.Topics, []string{`orders\..*`, `payments\..*`, `[a-z]+-events`}},
-		{"s->p topics", sp.Topics, []string{".*"}},
 		{"topics_exclude (global)", ps.TopicsExclude, []string{`.*[\-\.]internal`, `.*\.replica`, `__.*`}},
 		{"groups", ps.Groups, []string{".*"}},
 		{"groups_exclude (legacy blacklist)", ps.GroupsExclude, []string{"console-consumer-.*", "connect-.*", "__.*"}},
 		{"naming (IdentityReplicationPolicy)", ps.Naming, NamingIdentical},
 		{"separator", ps.Separator, "_"},
 		{"p->s checkpoint (per-flow override)", ps.CheckpointInterval.D(), 5 * time.Second},
-		{"s->p checkpoint (global)", sp.CheckpointInterval.D(), 60 * time.Second},
 		{"refresh", ps.RefreshInterval.D(), 30 * time.Second},
 		{"sync_topic_configs", *ps.SyncTopicConfigs, true},
 		{"sync_acls", *ps.SyncACLs, false},
@@ -154,9 +164,7 @@ func TestConvertMM2Fixture(t *testing.T) {
 		"key.converter",
 		"offset-syncs.topic.replication.factor",
 		"offset.storage.replication.factor",
-		"primary.sasl.jaas.config",
-		"primary.sasl.mechanism",
-		"primary.security.protocol",
+		"secondary->primary.topics",
 		"status.storage.replication.factor",
 		"sync.group.offsets.interval.seconds",
 		"tasks.max",
@@ -166,10 +174,6 @@ func TestConvertMM2Fixture(t *testing.T) {
 	}
 	for _, u := range conv.Unmapped {
 		switch u.Key {
-		case "primary.sasl.jaas.config":
-			if u.Value != "<redacted>" {
-				t.Errorf("secret not redacted: %q", u.Value)
-			}
 		case "tasks.max":
 			if u.Value != "4" || u.Line != 46 {
 				t.Errorf("tasks.max = %+v", u)

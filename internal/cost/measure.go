@@ -101,9 +101,26 @@ func LeaderBytes(ctx context.Context, adm *kadm.Client, topics []string) (size i
 	return size, partitions, nil
 }
 
+// Progress is told how a measurement goes, so a long window is not
+// silent: once after the first sample (elapsed 0), then every few seconds
+// with the bytes written to the topics since the first sample.
+type Progress func(elapsed, window time.Duration, bytesSoFar int64, partitions int)
+
 // Measure samples LeaderBytes at the start and the end of window and
 // returns the byte rate. Each sample's time is the midpoint of its request.
 func Measure(ctx context.Context, adm *kadm.Client, cluster string, topics []string, window time.Duration) (*Measurement, error) {
+	return MeasureProgress(ctx, adm, cluster, topics, window, nil)
+}
+
+// progressEvery is how often MeasureProgress reports: about six times per
+// window, at least every second, at most every 10 s.
+func progressEvery(window time.Duration) time.Duration {
+	return min(max(window/6, time.Second), 10*time.Second)
+}
+
+// MeasureProgress is Measure with progress reports. The intermediate
+// samples only feed the reports; the rate is from the first and the last.
+func MeasureProgress(ctx context.Context, adm *kadm.Client, cluster string, topics []string, window time.Duration, progress Progress) (*Measurement, error) {
 	if window <= 0 {
 		return nil, inputErrorf("--window %v: it must be positive", window)
 	}
@@ -120,12 +137,30 @@ func Measure(ctx context.Context, adm *kadm.Client, cluster string, topics []str
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", cluster, err)
 	}
+	if progress != nil {
+		progress(0, window, 0, n0)
+	}
 	timer := time.NewTimer(window)
-	select {
-	case <-ctx.Done():
-		timer.Stop()
-		return nil, ctx.Err()
-	case <-timer.C:
+	defer timer.Stop()
+	var tick <-chan time.Time
+	if progress != nil {
+		t := time.NewTicker(progressEvery(window))
+		defer t.Stop()
+		tick = t.C
+	}
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timer.C:
+			break wait
+		case <-tick:
+			// A failed intermediate sample only skips a report.
+			if b, n, at, err := sample(); err == nil {
+				progress(min(at.Sub(at0), window), window, b-b0, n)
+			}
+		}
 	}
 	b1, n1, at1, err := sample()
 	if err != nil {

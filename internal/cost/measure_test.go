@@ -138,3 +138,46 @@ func TestReplicatedTopics(t *testing.T) {
 		t.Errorf("selected %v, want [%s]", got, a)
 	}
 }
+
+// TestMeasureProgress: the reports start at once (elapsed 0), come during
+// the window, never pass it, and count the bytes written meanwhile.
+func TestMeasureProgress(t *testing.T) {
+	p := testkit.KfakePair(t)
+	topic := testkit.UniqueName(t, "progress")
+	testkit.CreateTopic(t, p.Primary, topic, 1, nil)
+	cl := testkit.Client(t, p.Primary, kgo.DefaultProduceTopic(topic))
+	adm := kadm.NewClient(cl)
+	type report struct {
+		elapsed time.Duration
+		bytes   int64
+	}
+	var reports []report
+	ctx := testkit.Context(t)
+	go func() {
+		for i := 0; ctx.Err() == nil && i < 300; i++ {
+			_ = cl.ProduceSync(ctx, &kgo.Record{Value: make([]byte, 500)}).FirstErr()
+			time.Sleep(10 * time.Millisecond) // pacing the load, not synchronisation
+		}
+	}()
+	window := 3 * time.Second
+	m, err := MeasureProgress(ctx, adm, p.Primary.Name, []string{topic}, window, func(elapsed, w time.Duration, b int64, parts int) {
+		if w != window || parts != 1 {
+			t.Errorf("report window %v partitions %d", w, parts)
+		}
+		reports = append(reports, report{elapsed, b})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) < 2 || reports[0] != (report{}) {
+		t.Fatalf("reports %+v; want the start (0, 0) and at least one during the %v window", reports, window)
+	}
+	for i, r := range reports[1:] {
+		if r.elapsed <= 0 || r.elapsed > window || r.bytes < reports[i].bytes {
+			t.Errorf("report %d = %+v after %+v: elapsed must be in (0, window], bytes must not fall", i+1, r, reports[i])
+		}
+	}
+	if last := reports[len(reports)-1]; last.bytes > m.EndBytes-m.StartBytes {
+		t.Errorf("last report %d bytes, more than the measured %d", last.bytes, m.EndBytes-m.StartBytes)
+	}
+}

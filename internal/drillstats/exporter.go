@@ -124,11 +124,11 @@ func (e *Exporter) judge(reports []drillreport.Stored) {
 		case "fresh":
 			e.log.Info("drill reports: the newest drill of the flow passed within max_age", args...)
 		case "none":
-			e.log.Warn("drill reports: no drill report for the flow; run godwit drill --flow "+f, args...)
+			e.log.Warn("drill reports: no drill report for the flow; run godwit drill --flow '"+f+"'", args...)
 		case "failing":
 			e.log.Warn("drill reports: the newest drill of the flow missed an objective", args...)
 		case "stale":
-			e.log.Warn("drill reports: no passing drill of the flow within max_age; run godwit drill --flow "+f, args...)
+			e.log.Warn("drill reports: no passing drill of the flow within max_age; run godwit drill --flow '"+f+"'", args...)
 		}
 	}
 }

@@ -162,7 +162,7 @@ func prefixedRefusal(f *config.Flow) error {
 	onB := naming.For(f).TargetTopic("<topic>")
 	return fmt.Errorf("flow %s uses naming %q: godwit failback supports identical naming only, and changed nothing. "+
 		"On %s the failed-over topics are named %s, and no godwit flow can copy them back into %s's <topic>: a prefixed %s->%s flow skips them (their prefix names %s: the cycle rule) and an identical one would write %s on %s; "+
-		"remedy: stay on %s (producers and consumers keep using %s; godwit failover status -c FILE --flow %s lists the topics), "+
+		"remedy: stay on %s (producers and consumers keep using %s; godwit failover status -c FILE --flow '%s' lists the topics), "+
 		"or move back by hand: stop producers on %s, copy %s on %s into <topic> on %s leaving out the records whose header godwit-origin-cluster is %s (they are on %s already), and move consumers by hand; "+
 		"to fail back with godwit after the next failover, replicate %s with naming: identical",
 		f.Name, f.Naming, f.Target, onB, f.Source, f.Target, f.Source, f.Source, onB, f.Source,
@@ -228,7 +228,7 @@ func (r *runner) do(ctx context.Context) error {
 		}
 		topics := st.FailedOverTopics()
 		if len(topics) == 0 {
-			return fmt.Errorf("flow %s: no topic is failed over (godwit failover status -c FILE --flow %s): nothing to fail back", f.Name, f.Name)
+			return fmt.Errorf("flow %s: no topic is failed over (godwit failover status -c FILE --flow '%s'): nothing to fail back", f.Name, f.Name)
 		}
 		r.p = params{Topics: topics, Tail: r.o.Tail}
 		if err := r.op.SetParams(r.p); err != nil {

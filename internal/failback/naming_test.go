@@ -42,7 +42,7 @@ flows:
 		"On east the failed-over topics are named west_<topic>",                    // why, in the flow's names
 		"a prefixed east->west flow skips them",                                    // the obvious workaround does not work
 		"an identical one would write west_<topic> on west",                        // nor the other one
-		"remedy: stay on east", "godwit failover status -c FILE --flow west->east", // what to do now
+		"remedy: stay on east", "godwit failover status -c FILE --flow 'west->east'", // what to do now
 		"leaving out the records whose header godwit-origin-cluster is west",
 		"replicate west->east with naming: identical", // what to do next time
 	} {

@@ -265,14 +265,14 @@ func (r *runner) step(ctx context.Context, name string) error {
 
 // selectTopics picks the source topics to fail over: the flow's topics
 // (listed on the source when it answers, else those with stored
-// progress), matching --topics, not failed over yet, never the heartbeat
+// progress), matching --topics, not failed over yet, never a heartbeat
 // topic.
 func (r *runner) selectTopics(ctx context.Context) (params, error) {
 	f := r.o.Flow
 	policy := naming.For(f)
 	set := map[string]bool{}
 	consider := func(t string) {
-		if t == naming.HeartbeatTopic || policy.Select(t) != naming.Selected || r.st.FailedOver(t) {
+		if policy.Heartbeat(t) || policy.Select(t) != naming.Selected || r.st.FailedOver(t) {
 			return
 		}
 		if r.o.Topics != nil && !r.o.Topics.MatchString(t) {

@@ -391,7 +391,7 @@ func (w *Writer) classify(err error) error {
 		return err
 	}
 	w.fenced = fmt.Errorf("flow %s: %w (transactional id %s): this run stopped before changing anything more. "+
-		"Let the other run finish (godwit failover status -c FILE --flow %s shows its steps); if it is not running any more, run the command again to continue the operation (broker: %v)",
+		"Let the other run finish (godwit failover status -c FILE --flow '%s' shows its steps); if it is not running any more, run the command again to continue the operation (broker: %v)",
 		w.flow.Name, ErrFenced, naming.JournalTransactionalID(w.flow), w.flow.Name, err)
 	return w.fenced
 }

@@ -87,6 +87,7 @@ func pass(t testing.TB, s *metasync.Syncer) (*metasync.Plan, *metasync.Result) {
 	// clusters other tests have created it, so leave it out of these
 	// tests' plans (replicate's tests cover heartbeats).
 	delete(topics, naming.HeartbeatTopic)
+	delete(topics, naming.LegacyHeartbeatTopic)
 	p, r, err := s.Pass(ctx, topics)
 	if err != nil {
 		t.Fatal(err)

@@ -26,8 +26,38 @@ const (
 
 // HeartbeatTopic is written on each source cluster by every flow leaving
 // it and replicated like any other topic, so replication latency is
-// measurable while traffic is idle.
-const HeartbeatTopic = "godwit.heartbeats"
+// measurable while traffic is idle. It is MirrorMaker 2's name and is
+// always replicated as <source><separator>heartbeats (with identical
+// naming too, as MM2's IdentityReplicationPolicy does), so MM2's tooling
+// (RemoteClusterUtils.upstreamClusters) on the target names the source.
+const HeartbeatTopic = "heartbeats"
+
+// LegacyHeartbeatTopic is where godwit wrote heartbeats before it used
+// MM2's name. godwit no longer writes it, but for one release it still
+// replicates it and the audit still reads it, so instances not upgraded
+// yet stay measurable. Deprecated: delete it on the sources (and
+// <source>.godwit.heartbeats on the targets) once every instance runs a
+// godwit that writes HeartbeatTopic.
+const LegacyHeartbeatTopic = "godwit.heartbeats"
+
+// IsHeartbeat reports whether a source topic is a flow's own heartbeat
+// topic (current or legacy): always replicated, never failed over, not
+// workload.
+func IsHeartbeat(topic string) bool { return topic == HeartbeatTopic || topic == LegacyHeartbeatTopic }
+
+// Heartbeat reports whether a source topic carries heartbeats: the
+// flow's own (IsHeartbeat, replicated whatever the topic filter) or ones
+// replicated from further upstream (which follow the filter, unlike in
+// MM2: a cluster that is the target of many flows would otherwise copy
+// every one of them on). Neither is workload (cost, audit counts) and
+// neither is failed over.
+func (p Policy) Heartbeat(topic string) bool { return IsHeartbeat(topic) || p.looksLikeHeartbeat(topic) }
+
+// looksLikeHeartbeat is MM2's test: heartbeats, or a heartbeat topic
+// replicated from further upstream (<alias><sep>heartbeats).
+func (p Policy) looksLikeHeartbeat(topic string) bool {
+	return topic == HeartbeatTopic || (topic != LegacyHeartbeatTopic && strings.HasSuffix(topic, p.flow.Separator+HeartbeatTopic))
+}
 
 // InternalPrefix starts the names of godwit's own topics and groups.
 const InternalPrefix = "godwit."
@@ -42,7 +72,7 @@ func For(f *config.Flow) Policy { return Policy{flow: f} }
 
 // TargetTopic is the name of sourceTopic on the target cluster.
 func (p Policy) TargetTopic(sourceTopic string) string {
-	if p.flow.Naming == config.NamingIdentical {
+	if p.flow.Naming == config.NamingIdentical && !p.looksLikeHeartbeat(sourceTopic) {
 		return sourceTopic
 	}
 	return p.flow.Source + p.flow.Separator + sourceTopic
@@ -63,7 +93,7 @@ const (
 // Select says whether the flow replicates sourceTopic and, if not, why.
 // The heartbeat topic is always replicated so latency stays measurable.
 func (p Policy) Select(sourceTopic string) Reason {
-	if sourceTopic == HeartbeatTopic {
+	if IsHeartbeat(sourceTopic) {
 		return Selected
 	}
 	if IsInternal(sourceTopic) {
@@ -72,7 +102,7 @@ func (p Policy) Select(sourceTopic string) Reason {
 	if strings.HasPrefix(sourceTopic, InternalPrefix) {
 		return ReasonGodwit
 	}
-	if p.flow.Naming == config.NamingPrefixed && p.isCycle(sourceTopic) {
+	if (p.flow.Naming == config.NamingPrefixed || p.looksLikeHeartbeat(sourceTopic)) && p.isCycle(sourceTopic) {
 		return ReasonCycle
 	}
 	if !p.flow.TopicSelected(sourceTopic) {

@@ -597,7 +597,6 @@ func (f *Flow) heartbeatLoop(ctx context.Context) {
 	defer cl.Close()
 	t := time.NewTicker(f.cfg.HeartbeatInterval.D())
 	defer t.Stop()
-	key := []byte(f.cfg.Name)
 	for {
 		select {
 		case <-ctx.Done():
@@ -608,8 +607,9 @@ func (f *Flow) heartbeatLoop(ctx context.Context) {
 			continue
 		}
 		now := f.now()
-		v := fmt.Sprintf(`{"source":%q,"target":%q,"timestamp_ms":%d}`, f.cfg.Source, f.cfg.Target, now.UnixMilli())
-		cl.Produce(ctx, &kgo.Record{Key: key, Value: []byte(v), Timestamp: now, Partition: 0}, func(_ *kgo.Record, err error) {
+		// MM2's heartbeat format, keyed by source and target: one per flow.
+		key, v := naming.HeartbeatRecord(f.cfg.Source, f.cfg.Target, now)
+		cl.Produce(ctx, &kgo.Record{Key: key, Value: v, Timestamp: now, Partition: 0}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				if ctx.Err() == nil {
 					f.log.Debug("heartbeat failed", "err", err)

@@ -160,10 +160,16 @@ rootLogger.appenderRef.f.ref = F
 }
 
 // connectLibs finds the Connect classpath: $GODWIT_CONNECT_LIBS, else
-// <repo>/.cache/connect-mirror-*/libs.
+// $GODWIT_CACHE/connect-mirror-*/libs (the cache scripts/kafka.sh uses),
+// else <repo>/.cache/connect-mirror-*/libs.
 func connectLibs() (string, error) {
 	if d := os.Getenv(EnvConnectLibs); d != "" {
 		return d, nil
+	}
+	if c := os.Getenv("GODWIT_CACHE"); c != "" {
+		if jars, _ := filepath.Glob(filepath.Join(c, "connect-mirror-*", "libs", "connect-runtime-*.jar")); len(jars) > 0 {
+			return filepath.Dir(jars[len(jars)-1]), nil
+		}
 	}
 	dir, err := os.Getwd()
 	if err != nil {
