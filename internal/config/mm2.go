@@ -169,8 +169,8 @@ type mm2Converter struct {
 	// protocols is each cluster's security.protocol, for the reasons
 	// of unused TLS and SASL keys.
 	protocols map[string]string
-	actions  []MM2Action
-	notes    []string
+	actions   []MM2Action
+	notes     []string
 }
 
 func (cv *mm2Converter) errorf(key, format string, args ...any) error {
@@ -554,7 +554,7 @@ func (cv *mm2Converter) identityNote(doc *mm2Doc) {
 		src, dst, _ := ParseFlowName(name)
 		rev := dst + "->" + src
 		if identical[rev] && src < dst {
-			cv.note("flows %s and %s both use identical names (active-active): godwit stops echoes with its provenance headers, but records MM2 copied carry none, so a godwit flow started from earliest would copy them back; take over where MM2 stopped (godwit adopt-mm2) instead", name, rev)
+			cv.note("flows %s and %s both use identical names (active-active): godwit stops echoes with its provenance headers, but records MM2 copied carry none, so a godwit flow started from earliest would copy them back; start godwit's flows where MM2 stopped, not from earliest", name, rev)
 		}
 	}
 }

@@ -39,9 +39,9 @@ flows:
 	for _, want := range []string{
 		`flow west->east uses naming "prefixed"`,
 		"identical naming only", "changed nothing",
-		"On east the failed-over topics are named west_<topic>",                    // why, in the flow's names
-		"a prefixed east->west flow skips them",                                    // the obvious workaround does not work
-		"an identical one would write west_<topic> on west",                        // nor the other one
+		"On east the failed-over topics are named west_<topic>",                      // why, in the flow's names
+		"a prefixed east->west flow skips them",                                      // the obvious workaround does not work
+		"an identical one would write west_<topic> on west",                          // nor the other one
 		"remedy: stay on east", "godwit failover status -c FILE --flow 'west->east'", // what to do now
 		"leaving out the records whose header godwit-origin-cluster is west",
 		"replicate west->east with naming: identical", // what to do next time

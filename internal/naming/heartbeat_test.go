@@ -29,7 +29,7 @@ flows:
 func TestHeartbeatNaming(t *testing.T) {
 	for _, tc := range []struct {
 		naming, topic, target string
-		why               Reason
+		why                   Reason
 	}{
 		{"prefixed", "heartbeats", "a.heartbeats", Selected},
 		{"identical", "heartbeats", "a.heartbeats", Selected},

@@ -51,7 +51,9 @@ func IsHeartbeat(topic string) bool { return topic == HeartbeatTopic || topic ==
 // MM2: a cluster that is the target of many flows would otherwise copy
 // every one of them on). Neither is workload (cost, audit counts) and
 // neither is failed over.
-func (p Policy) Heartbeat(topic string) bool { return IsHeartbeat(topic) || p.looksLikeHeartbeat(topic) }
+func (p Policy) Heartbeat(topic string) bool {
+	return IsHeartbeat(topic) || p.looksLikeHeartbeat(topic)
+}
 
 // looksLikeHeartbeat is MM2's test: heartbeats, or a heartbeat topic
 // replicated from further upstream (<alias><sep>heartbeats).
