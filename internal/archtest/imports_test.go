@@ -21,6 +21,7 @@ var layers = map[string]int{
 	"internal/connect":   0,
 	"internal/cost":      0,
 	"internal/kafkautil": 0,
+	"internal/logging":   0,
 	"internal/metrics":   0,
 	"internal/netfault":  0,
 	"internal/workload":  0,

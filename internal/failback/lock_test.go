@@ -184,7 +184,7 @@ func TestFailoverAndFailbackExclude(t *testing.T) {
 	}()
 	pause.wait(t, done)
 	_, err := failback.Run(ctxFor(t, time.Minute), failback.Options{Config: fx.cfg, Flow: fx.f, Logger: logger()})
-	if err == nil || !strings.Contains(err.Error(), "is unfinished") || !strings.Contains(err.Error(), "godwit failover -c FILE --flow "+fx.f.Name) {
+	if err == nil || !strings.Contains(err.Error(), "is unfinished") || !strings.Contains(err.Error(), "godwit failover -c FILE --flow '"+fx.f.Name+"'") {
 		t.Fatalf("failback during a failover: %v, want a refusal naming the failover to finish", err)
 	}
 	t.Logf("failback refused: %v", err)
@@ -204,7 +204,7 @@ func TestFailoverAndFailbackExclude(t *testing.T) {
 	}()
 	pause.wait(t, done)
 	_, err = failover.Run(ctxFor(t, time.Minute), failover.Options{Config: fx.cfg, Flow: fx.f, Timeout: time.Minute, Logger: logger()})
-	if err == nil || !strings.Contains(err.Error(), "is unfinished") || !strings.Contains(err.Error(), "godwit failback -c FILE --flow "+fx.f.Name) {
+	if err == nil || !strings.Contains(err.Error(), "is unfinished") || !strings.Contains(err.Error(), "godwit failback -c FILE --flow '"+fx.f.Name+"'") {
 		t.Fatalf("failover during a failback: %v, want a refusal naming the failback to finish", err)
 	}
 	t.Logf("failover refused: %v", err)
