@@ -38,7 +38,7 @@ func (fa *flowAudit) topicsPresent(context.Context) Check {
 			moreS = append(moreS, fmt.Sprintf("%s has %d partitions, source %d", t.TargetTopic, t.TargetPartitions, t.SourcePartitions))
 		}
 	}
-	c := Check{Details: map[string]any{"selected_topics": len(fa.plan.Topics), "missing": missing, "fewer_partitions": fewer, "more_partitions": more}}
+	c := Check{Details: map[string]any{"selected_topics": fa.workloadTopics(), "missing": missing, "fewer_partitions": fewer, "more_partitions": more}}
 	var parts []string
 	if len(missing) > 0 {
 		parts = append(parts, fmt.Sprintf("%s missing on cluster %s: %s", plural(len(missing), "topic", "topics"), fa.f.Target, list(missingS, 10)))
@@ -49,7 +49,7 @@ func (fa *flowAudit) topicsPresent(context.Context) Check {
 	switch {
 	case len(parts) > 0:
 		c.Status = Fail
-		c.Evidence = fmt.Sprintf("of %s: %s", plural(len(fa.plan.Topics), "selected source topic", "selected source topics"), strings.Join(parts, "; "))
+		c.Evidence = fmt.Sprintf("of %s: %s", plural(fa.workloadTopics(), "selected source topic", "selected source topics"), strings.Join(parts, "; "))
 		if len(more) > 0 {
 			c.Evidence += "; " + list(moreS, 10)
 		}
@@ -59,13 +59,25 @@ func (fa *flowAudit) topicsPresent(context.Context) Check {
 		}
 	case len(more) > 0:
 		c.Status = Warn
-		c.Evidence = fmt.Sprintf("all %s exist; %s (copied 1:1, the extra target partitions get no data)", plural(len(fa.plan.Topics), "selected source topic", "selected source topics"), list(moreS, 10))
+		c.Evidence = fmt.Sprintf("all %s exist; %s (copied 1:1, the extra target partitions get no data)", plural(fa.workloadTopics(), "selected source topic", "selected source topics"), list(moreS, 10))
 		c.Remedy = "nothing to do for replication; consumers of the target see empty partitions, and keys hash differently after failover if producers use the target's partition count"
 	default:
 		c.Status = Pass
-		c.Evidence = fmt.Sprintf("all %s exist on cluster %s with the source's partition count", plural(len(fa.plan.Topics), "selected source topic", "selected source topics"), fa.f.Target)
+		c.Evidence = fmt.Sprintf("all %s exist on cluster %s with the source's partition count", plural(fa.workloadTopics(), "selected source topic", "selected source topics"), fa.f.Target)
 	}
 	return c
+}
+
+// workloadTopics counts the plan's topics without the heartbeat topics,
+// which are checked like the others but are not the user's topics.
+func (fa *flowAudit) workloadTopics() int {
+	n := 0
+	for _, t := range fa.plan.Topics {
+		if !fa.policy.Heartbeat(t.Topic) {
+			n++
+		}
+	}
+	return n
 }
 
 // configDrift: alter_config actions of the plan are configs that differ
@@ -112,7 +124,7 @@ func (fa *flowAudit) configDrift(context.Context) Check {
 		c.Remedy = "the target behaves differently after failover until they are synced: " + fa.syncHint() + "; keep a deliberate target override with configs_exclude"
 	default:
 		c.Status = Pass
-		c.Evidence = fmt.Sprintf("the configs set on the %s match on the target (excluded: %s)", plural(len(fa.plan.Topics), "source topic", "source topics"), strings.Join(append(append([]string(nil), metasync.DefaultConfigsExclude...), fa.f.ConfigsExclude...), ", "))
+		c.Evidence = fmt.Sprintf("the configs set on the %s match on the target (excluded: %s)", plural(fa.workloadTopics(), "source topic", "source topics"), strings.Join(append(append([]string(nil), metasync.DefaultConfigsExclude...), fa.f.ConfigsExclude...), ", "))
 	}
 	return c
 }
