@@ -24,8 +24,9 @@ flows:
 
 // TestHeartbeatNaming: heartbeats are replicated as <source>.heartbeats
 // whatever the naming (as MM2 does), whatever the topic filter, and never
-// back to the cluster they came from; the legacy topic keeps its old
-// naming.
+// back to the cluster they came from; the legacy topic is not replicated
+// any more (its target name, for the audit's fallback, keeps the old
+// naming).
 func TestHeartbeatNaming(t *testing.T) {
 	for _, tc := range []struct {
 		naming, topic, target string
@@ -33,8 +34,8 @@ func TestHeartbeatNaming(t *testing.T) {
 	}{
 		{"prefixed", "heartbeats", "a.heartbeats", Selected},
 		{"identical", "heartbeats", "a.heartbeats", Selected},
-		{"prefixed", "godwit.heartbeats", "a.godwit.heartbeats", Selected},
-		{"identical", "godwit.heartbeats", "godwit.heartbeats", Selected},
+		{"prefixed", "godwit.heartbeats", "a.godwit.heartbeats", ReasonGodwit},
+		{"identical", "godwit.heartbeats", "godwit.heartbeats", ReasonGodwit},
 		// Heartbeats from further upstream follow the topic filter and get
 		// one more prefix (MM2's hop count); from the target, never.
 		{"identical", "c.heartbeats", "a.c.heartbeats", ReasonFilter},

@@ -33,20 +33,21 @@ const (
 const HeartbeatTopic = "heartbeats"
 
 // LegacyHeartbeatTopic is where godwit wrote heartbeats before it used
-// MM2's name. godwit no longer writes it, but for one release it still
-// replicates it and the audit still reads it, so instances not upgraded
-// yet stay measurable. Deprecated: delete it on the sources (and
-// <source>.godwit.heartbeats on the targets) once every instance runs a
-// godwit that writes HeartbeatTopic.
+// MM2's name. godwit no longer writes or replicates it (replicated, it
+// would show MM2's tooling an upstream cluster named "godwit"); for one
+// release the audit still reads what was replicated of it before.
+// Deprecated: delete it on the sources (and <source>.godwit.heartbeats on
+// the targets) once every instance runs a godwit that writes
+// HeartbeatTopic.
 const LegacyHeartbeatTopic = "godwit.heartbeats"
 
 // IsHeartbeat reports whether a source topic is a flow's own heartbeat
-// topic (current or legacy): always replicated, never failed over, not
-// workload.
+// topic (current or legacy): never failed over, not workload.
 func IsHeartbeat(topic string) bool { return topic == HeartbeatTopic || topic == LegacyHeartbeatTopic }
 
 // Heartbeat reports whether a source topic carries heartbeats: the
-// flow's own (IsHeartbeat, replicated whatever the topic filter) or ones
+// flow's own (IsHeartbeat; HeartbeatTopic is replicated whatever the
+// topic filter, the legacy one not at all) or ones
 // replicated from further upstream (which follow the filter, unlike in
 // MM2: a cluster that is the target of many flows would otherwise copy
 // every one of them on). Neither is workload (cost, audit counts) and
@@ -93,9 +94,11 @@ const (
 )
 
 // Select says whether the flow replicates sourceTopic and, if not, why.
-// The heartbeat topic is always replicated so latency stays measurable.
+// The heartbeat topic is always replicated so latency stays measurable;
+// the legacy one is not (it is godwit's own topic now): on the target it
+// would show MM2's tooling an upstream cluster named "godwit".
 func (p Policy) Select(sourceTopic string) Reason {
-	if IsHeartbeat(sourceTopic) {
+	if sourceTopic == HeartbeatTopic {
 		return Selected
 	}
 	if IsInternal(sourceTopic) {
@@ -226,6 +229,12 @@ func JournalTransactionalID(f *config.Flow) string {
 // writer per slot, fenced by Kafka.
 func SlotTransactionalID(f *config.Flow, n int) string {
 	return "godwit-" + f.Source + "-" + f.Target + "-slot-" + strconv.Itoa(n)
+}
+
+// AdoptedTopic holds, per source partition, where godwit adopt-mm2 took
+// over from MirrorMaker 2 (flowstate.Adoption).
+func AdoptedTopic(f *config.Flow) string {
+	return InternalPrefix + f.Source + "-" + f.Target + ".adopted.internal"
 }
 
 // MemberGroup is the consumer group on the target through which godwit
