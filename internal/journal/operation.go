@@ -208,7 +208,7 @@ func guardFailover(ctx context.Context, cl *kgo.Client, f *config.Flow) error {
 	}
 	if op := fb.Op; op != nil && op.FinishedAt == nil {
 		if _, restored := op.Done[StepRestore]; !restored {
-			return refusal{fmt.Errorf("flow %s: failback %s is unfinished (started %s): finish it first with godwit failback -c FILE --flow %s (add --switch to move the groups and restore the flow); godwit failover status -c FILE --flow %s shows where it stopped",
+			return refusal{fmt.Errorf("flow %s: failback %s is unfinished (started %s): finish it first with godwit failback -c FILE --flow '%s' (add --switch to move the groups and restore the flow); godwit failover status -c FILE --flow '%s' shows where it stopped",
 				f.Name, op.ID, op.StartedAt.Format(time.RFC3339), f.Name, f.Name)}
 		}
 	}
@@ -231,7 +231,7 @@ func guardFailback(ctx context.Context, cl *kgo.Client, f *config.Flow) error {
 		return err
 	}
 	if op := st.Op; op != nil && op.FinishedAt == nil {
-		return refusal{fmt.Errorf("flow %s: failover %s is unfinished (started %s): finish it first with godwit failover -c FILE --flow %s, then fail back; godwit failover status -c FILE --flow %s shows where it stopped",
+		return refusal{fmt.Errorf("flow %s: failover %s is unfinished (started %s): finish it first with godwit failover -c FILE --flow '%s', then fail back; godwit failover status -c FILE --flow '%s' shows where it stopped",
 			f.Name, op.ID, op.StartedAt.Format(time.RFC3339), f.Name, f.Name)}
 	}
 	return nil
