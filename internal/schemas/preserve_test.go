@@ -198,7 +198,7 @@ func TestPreserveIDs(t *testing.T) {
 	if id := register(t, src, more, avroUser(u)); id != id1 {
 		t.Fatalf("shared schema got id %d on the source, want %d", id, id1)
 	}
-	p, res, err = s.Pass(ctx)
+	_, res, err = s.Pass(ctx)
 	if err != nil || len(res.Errors) > 0 {
 		t.Fatalf("pass after evolution: %v %v", err, res.Errors)
 	}
