@@ -89,10 +89,20 @@ func ForEachPair(t *testing.T, fn func(t *testing.T, p Pair)) {
 	})
 }
 
+// SkipIfShort skips a test that needs clusters (embedded or real) under
+// go test -short, the fast lane of unit tests (make test-unit).
+func SkipIfShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: needs a pair of clusters (kfake or real Kafka); run without -short")
+	}
+}
+
 // KfakePair starts a fresh sandbox (free ports, temporary storage) closed on
 // cleanup.
 func KfakePair(t testing.TB) Pair {
 	t.Helper()
+	SkipIfShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
 	s, err := sandbox.Start(ctx, sandbox.Options{})
@@ -117,6 +127,7 @@ func KfakePair(t testing.TB) Pair {
 // GODWIT_TEST_SECONDARY, and false when either is unset.
 func RealPair(t testing.TB) (Pair, bool) {
 	t.Helper()
+	SkipIfShort(t)
 	p, s := splitAddrs(os.Getenv(EnvPrimary)), splitAddrs(os.Getenv(EnvSecondary))
 	if len(p) == 0 || len(s) == 0 {
 		return Pair{}, false
