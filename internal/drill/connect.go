@@ -13,6 +13,7 @@ import (
 
 	"github.com/godwit/godwit/internal/connect"
 	"github.com/godwit/godwit/internal/drillreport"
+	"github.com/godwit/godwit/internal/kafkautil"
 )
 
 // connectRun is the drill's Connect check state.
@@ -113,7 +114,7 @@ func (d *drill) connectCheck(ctx context.Context, phase string, poll bool) {
 				c.Warnings = append(c.Warnings, fmt.Sprintf("the worker keeps its state on Kafka cluster %s, not on the drill's target %s (%s): check that connect.url is the target region's Connect cluster", c.KafkaClusterID, d.o.Flow.Target, cr.targetID))
 			}
 		}
-		if c.Healthy() || !poll || !sleepCtx(cctx, 500*time.Millisecond) {
+		if c.Healthy() || !poll || kafkautil.Sleep(cctx, 500*time.Millisecond) != nil {
 			break
 		}
 	}

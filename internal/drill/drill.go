@@ -18,6 +18,7 @@ import (
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/drillreport"
+	"github.com/godwit/godwit/internal/kafkautil"
 	"github.com/godwit/godwit/internal/naming"
 	"github.com/godwit/godwit/internal/sandbox"
 	"github.com/godwit/godwit/internal/workload"
@@ -529,20 +530,20 @@ func (d *drill) run(ctx context.Context) (*drillreport.Report, error) {
 	}
 	d.setPhase("steady")
 	d.printf("steady: %d records/s, %d-byte records", sc.Workload.Rate, sc.Workload.RecordSize)
-	if !sleepCtx(ctx, sc.Phases.Steady.D()) {
+	if kafkautil.Sleep(ctx, sc.Phases.Steady.D()) != nil {
 		return nil, ctx.Err()
 	}
 	d.setPhase("peak")
 	rate.Store(int64(sc.Workload.Peak.Rate))
 	d.printf("peak: %d records/s for %v", sc.Workload.Peak.Rate, sc.Workload.Peak.Duration.D())
-	if !sleepCtx(ctx, sc.Workload.Peak.Duration.D()) {
+	if kafkautil.Sleep(ctx, sc.Workload.Peak.Duration.D()) != nil {
 		return nil, ctx.Err()
 	}
 	d.setPhase("steady-after")
 	waitConnect := d.startConnectCheck(ctx)
 	rate.Store(int64(sc.Workload.Rate))
 	d.printf("steady again: %d records/s", sc.Workload.Rate)
-	if !sleepCtx(ctx, sc.Phases.After.D()) {
+	if kafkautil.Sleep(ctx, sc.Phases.After.D()) != nil {
 		return nil, ctx.Err()
 	}
 
@@ -574,17 +575,6 @@ func (d *drill) run(ctx context.Context) (*drillreport.Report, error) {
 	return r, err
 }
 
-func sleepCtx(ctx context.Context, dur time.Duration) bool {
-	t := time.NewTimer(dur)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // crash kills the replicator, restarts it after RestartAfter and waits
 // until every record acknowledged before the restart is on the target.
 func (d *drill) crash(ctx context.Context, rto *drillreport.RTO, stopProducers func(), prodDone chan struct{}) error {
@@ -596,7 +586,7 @@ func (d *drill) crash(ctx context.Context, rto *drillreport.RTO, stopProducers f
 	if err := d.rep.Kill(); err != nil {
 		d.note("killing the replicator: %v", err)
 	}
-	sleepCtx(ctx, sc.Fault.RestartAfter.D())
+	_ = kafkautil.Sleep(ctx, sc.Fault.RestartAfter.D())
 	tR := time.Now()
 	rto.Add("replicator down", d.since(tF), d.since(tR))
 	d.setPhase("recovery")
@@ -618,7 +608,7 @@ func (d *drill) crash(ctx context.Context, rto *drillreport.RTO, stopProducers f
 	d.printf("replication caught up")
 	rto.Total = tC.Sub(tF).Seconds()
 	// Let it run steady again, then drain.
-	sleepCtx(ctx, min(sc.Phases.After.D(), 3*time.Second))
+	_ = kafkautil.Sleep(ctx, min(sc.Phases.After.D(), 3*time.Second))
 	stopProducers()
 	<-prodDone
 	d.setPhase("drain")
@@ -721,7 +711,7 @@ func (d *drill) failover(ctx context.Context, rto *drillreport.RTO, stopProducer
 		rto.Add("detect", d.since(tF), d.since(tD))
 		d.printf("detected: %s has failed every probe for %v", d.o.Flow.Source, sc.Failover.DetectAfter.D())
 		d.setPhase("declare")
-		sleepCtx(ctx, sc.Failover.DecisionDelay.D())
+		_ = kafkautil.Sleep(ctx, sc.Failover.DecisionDelay.D())
 		rto.Add("declare", d.since(tD), d.since(time.Now()))
 		d.printf("declared: failing over (decision delay %v)", sc.Failover.DecisionDelay.D())
 	} else if d.part != nil {

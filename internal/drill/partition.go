@@ -18,6 +18,7 @@ import (
 	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/drillreport"
 	"github.com/godwit/godwit/internal/failover"
+	"github.com/godwit/godwit/internal/kafkautil"
 	"github.com/godwit/godwit/internal/netfault"
 )
 
@@ -152,7 +153,7 @@ func (p *netPartition) fault(ctx context.Context, rto *drillreport.RTO, tF time.
 	rto.Add("detect", d.since(tF), d.since(tD))
 	d.printf("detected: %s has failed every probe from %s's side for %v", d.o.Flow.Source, d.o.Flow.Target, sc.Failover.DetectAfter.D())
 	d.setPhase("declare")
-	sleepCtx(ctx, sc.Failover.DecisionDelay.D())
+	_ = kafkautil.Sleep(ctx, sc.Failover.DecisionDelay.D())
 	rto.Add("declare", d.since(tD), d.since(time.Now()))
 	d.printf("declared: failing over (decision delay %v)", sc.Failover.DecisionDelay.D())
 	return nil

@@ -316,14 +316,3 @@ func (r *runner) explain(err error) error {
 	}
 	return cluster.Explain(r.dst, err)
 }
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

@@ -15,6 +15,7 @@ import (
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/flowstate"
+	"github.com/godwit/godwit/internal/kafkautil"
 	"github.com/godwit/godwit/internal/naming"
 	"github.com/godwit/godwit/internal/offsets"
 	"github.com/godwit/godwit/internal/replicate"
@@ -139,7 +140,7 @@ func (r *runner) reverse(ctx context.Context) (*ReverseResult, error) {
 			return res, fmt.Errorf("reverse flow %s: lag did not reach 0 within %s (%d records remain); are producers still writing on %s? run godwit failback again to continue",
 				r.rev.Name, r.o.Timeout, res.Lag, r.o.Flow.Target)
 		}
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+		if err := kafkautil.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return res, err
 		}
 	}

@@ -247,7 +247,7 @@ func (r *runner) advance(ctx context.Context) (*advanceResult, error) {
 				break
 			}
 			r.log.Warn("advancing the slot's progress failed; retrying", "slot", slot, "attempt", attempt+1, "err", err)
-			if sleep(ctx, time.Duration(attempt+1)*200*time.Millisecond) != nil {
+			if kafkautil.Sleep(ctx, time.Duration(attempt+1)*200*time.Millisecond) != nil {
 				return nil, ctx.Err()
 			}
 		}

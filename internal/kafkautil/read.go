@@ -61,7 +61,7 @@ func ReadRange(ctx context.Context, cl *kgo.Client, topic string, partition int3
 			if attempt > 10 {
 				return nil, fmt.Errorf("fetch %s[%d] at %d: %w", topic, partition, from, err)
 			}
-			if err := sleep(ctx, time.Duration(attempt)*100*time.Millisecond); err != nil {
+			if err := Sleep(ctx, time.Duration(attempt)*100*time.Millisecond); err != nil {
 				return nil, err
 			}
 			continue
@@ -86,7 +86,7 @@ func ReadRange(ctx context.Context, cl *kgo.Client, topic string, partition int3
 				if attempt > 10 {
 					return nil, fmt.Errorf("fetch %s[%d] at %d: %w", topic, partition, from, fp.Err)
 				}
-				if err := sleep(ctx, time.Duration(attempt)*100*time.Millisecond); err != nil {
+				if err := Sleep(ctx, time.Duration(attempt)*100*time.Millisecond); err != nil {
 					return nil, err
 				}
 				continue
@@ -181,7 +181,8 @@ func leaderOf(ctx context.Context, cl *kgo.Client, topic string, partition int32
 	return 0, [16]byte{}, fmt.Errorf("topic %s: %w", topic, kerr.UnknownTopicOrPartition)
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits for d or until ctx ends (then it returns ctx.Err()).
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

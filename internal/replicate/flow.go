@@ -24,6 +24,7 @@ import (
 	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/journal"
+	"github.com/godwit/godwit/internal/kafkautil"
 	"github.com/godwit/godwit/internal/metasync"
 	"github.com/godwit/godwit/internal/naming"
 )
@@ -165,7 +166,7 @@ func (f *Flow) Run(ctx context.Context) error {
 		f.setErr(err)
 		f.log.Error("flow setup failed; retrying", "err", err, "retry_in", backoff)
 		f.m.Errors.WithLabelValues(f.cfg.Name, "setup").Inc()
-		if sleepCtx(ctx, backoff) != nil {
+		if kafkautil.Sleep(ctx, backoff) != nil {
 			return nil
 		}
 	}
@@ -629,15 +630,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

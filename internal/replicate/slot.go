@@ -17,6 +17,7 @@ import (
 
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/flowstate"
+	"github.com/godwit/godwit/internal/kafkautil"
 	"github.com/godwit/godwit/internal/naming"
 )
 
@@ -70,7 +71,7 @@ func (w *slotWorker) run(ctx context.Context) {
 		}
 		w.f.m.Errors.WithLabelValues(w.f.cfg.Name, kind).Inc()
 		log.Warn("slot session ended; restarting from the target's committed progress", "err", err, "retry_in", backoff)
-		if sleepCtx(ctx, backoff) != nil {
+		if kafkautil.Sleep(ctx, backoff) != nil {
 			return
 		}
 	}
