@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,26 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/testkit"
 )
-
-// syncBuffer is a bytes.Buffer safe to write from the command's goroutine
-// while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -48,26 +28,12 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		<-tick.C
-	}
-}
-
 func TestSandboxCommand(t *testing.T) {
 	pp, sp := freePort(t), freePort(t)
 	cfgFile := filepath.Join(t.TempDir(), "sandbox.yaml")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	exit := make(chan int, 1)
 	go func() {
 		exit <- runContext(ctx, []string{"sandbox",
@@ -75,14 +41,14 @@ func TestSandboxCommand(t *testing.T) {
 			"--data-dir", t.TempDir(), "--write-config", cfgFile}, &stdout, &stderr)
 	}()
 
-	waitFor(t, 30*time.Second, "the config file", func() bool {
+	testkit.Eventually(t, 30*time.Second, func() (bool, string) {
 		select {
 		case code := <-exit:
 			t.Fatalf("sandbox exited early with %d; stderr:\n%s", code, stderr.String())
 		default:
 		}
 		_, err := os.Stat(cfgFile)
-		return err == nil
+		return err == nil, "the config file"
 	})
 	cfg, err := config.Load(cfgFile)
 	if err != nil {
@@ -91,8 +57,8 @@ func TestSandboxCommand(t *testing.T) {
 	if f := cfg.Flows["primary->secondary"]; f == nil || !f.ExactlyOnce() || f.Naming != config.NamingPrefixed {
 		t.Fatalf("flow primary->secondary not as expected: %+v", f)
 	}
-	waitFor(t, 10*time.Second, "addresses on stdout", func() bool {
-		return strings.Contains(stdout.String(), "bootstrap_servers")
+	testkit.Eventually(t, 10*time.Second, func() (bool, string) {
+		return strings.Contains(stdout.String(), "bootstrap_servers"), "addresses on stdout"
 	})
 	out := stdout.String()
 	ids := map[string]bool{}
@@ -185,7 +151,7 @@ func TestSandboxCommandErrors(t *testing.T) {
 		{[]string{"sandbox", "extra"}, exitUsage, "unknown command"},
 		{[]string{"sandbox", "--primary-port", busy, "--secondary-port", "0"}, exitFailure, "free ports"},
 	} {
-		var stdout, stderr syncBuffer
+		var stdout, stderr testkit.SyncBuffer
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		code := runContext(ctx, tc.args, &stdout, &stderr)
 		cancel()
@@ -198,7 +164,7 @@ func TestSandboxCommandErrors(t *testing.T) {
 func TestSandboxCommandInterruptedWhileStarting(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	if code := runContext(ctx, []string{"sandbox", "--primary-port", "0", "--secondary-port", "0"}, &stdout, &stderr); code != exitOK {
 		t.Fatalf("exit %d, want 0; stderr:\n%s", code, stderr.String())
 	}

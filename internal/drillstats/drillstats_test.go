@@ -174,24 +174,6 @@ func TestTextfile(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the exporter's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestExporterRefreshes runs the exporter loop: a drill report written
 // while it runs shows up in the gauges; its judgement per flow is logged
 // once per change, with the component attribute; an unreadable directory
@@ -199,7 +181,7 @@ func (s *syncBuffer) String() string {
 func TestExporterRefreshes(t *testing.T) {
 	root := t.TempDir()
 	dir := filepath.Join(root, "drills")
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	var mu sync.Mutex
 	now := t0.AddDate(0, 0, 1)
 	reg := prometheus.NewRegistry()

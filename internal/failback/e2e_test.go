@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"regexp"
@@ -13,68 +11,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/failback"
 	"github.com/godwit/godwit/internal/failover"
 	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/journal"
 	"github.com/godwit/godwit/internal/offsets"
-	"github.com/godwit/godwit/internal/replicate"
 	"github.com/godwit/godwit/internal/testkit"
+	"github.com/godwit/godwit/internal/testkit/inproc"
 	"github.com/godwit/godwit/internal/workload"
 )
-
-func logger() *slog.Logger {
-	var w io.Writer = io.Discard
-	if testing.Verbose() {
-		w = os.Stderr
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-func ctxFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// replicator runs a flow and its checkpoint loop in this process, as
-// `godwit replicate` does.
-func replicator(t *testing.T, cfg *config.Config, flow string) {
-	t.Helper()
-	f := cfg.Flows[flow]
-	src, err := cluster.New(cfg, f.Source)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst, err := cluster.New(cfg, f.Target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := logger()
-	reg := prometheus.NewRegistry()
-	fl := replicate.NewFlow(replicate.Options{Flow: f, Source: src, Target: dst, Logger: log, Metrics: replicate.NewMetrics(reg)})
-	sy := offsets.NewSyncer(offsets.Options{Flow: f, Source: src, Target: dst, Logger: log, Metrics: offsets.NewMetrics(reg)})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	go func() { _ = fl.Run(ctx); done <- struct{}{} }()
-	go func() { _ = sy.Run(ctx); done <- struct{}{} }()
-	t.Cleanup(func() {
-		cancel()
-		for range 2 {
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				return
-			}
-		}
-	})
-}
 
 func commit(t *testing.T, e testkit.Endpoint, group string, offs map[int32]int64, topic string) {
 	t.Helper()
@@ -82,14 +31,14 @@ func commit(t *testing.T, e testkit.Endpoint, group string, offs map[int32]int64
 	for p, o := range offs {
 		os.Add(kadm.Offset{Topic: topic, Partition: p, At: o, LeaderEpoch: -1})
 	}
-	if err := testkit.Admin(t, e).CommitAllOffsets(ctxFor(t, 30*time.Second), group, os); err != nil {
+	if err := testkit.Admin(t, e).CommitAllOffsets(inproc.ContextFor(t, 30*time.Second), group, os); err != nil {
 		t.Fatalf("commit %s: %v", group, err)
 	}
 }
 
 func endOffsets(t *testing.T, e testkit.Endpoint, topic string) map[int32]int64 {
 	t.Helper()
-	ends, err := testkit.Admin(t, e).ListEndOffsets(ctxFor(t, 30*time.Second), topic)
+	ends, err := testkit.Admin(t, e).ListEndOffsets(inproc.ContextFor(t, 30*time.Second), topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +55,7 @@ func resume(t *testing.T, e testkit.Endpoint, group, topic string, parts int32) 
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	defer cl.Close()
 	out := map[int32]workload.ID{}
-	ctx := ctxFor(t, 60*time.Second)
+	ctx := inproc.ContextFor(t, 60*time.Second)
 	for ctx.Err() == nil && int32(len(out)) < parts {
 		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
 			if _, ok := out[r.Partition]; ok {
@@ -125,7 +74,7 @@ func resume(t *testing.T, e testkit.Endpoint, group, topic string, parts int32) 
 
 func check(t *testing.T, e testkit.Endpoint, l *workload.Ledger, topic string, parts int32) workload.Report {
 	t.Helper()
-	rep, err := workload.Check(ctxFor(t, time.Minute), testkit.Client(t, e), l, workload.CheckConfig{Topic: topic, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}})
+	rep, err := workload.Check(inproc.ContextFor(t, time.Minute), testkit.Client(t, e), l, workload.CheckConfig{Topic: topic, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}})
 	if err != nil {
 		t.Fatalf("checker on %s: %v", e.Name, err)
 	}
@@ -177,12 +126,12 @@ func testFailback(t *testing.T, p testkit.Pair, unplanned bool) {
 	}
 	flow := src + "->" + dst
 	f := cfg.Flows[flow]
-	replicator(t, cfg, flow)
+	inproc.Flow(t, cfg, flow)
 	dcl := testkit.Client(t, p.Secondary)
 
 	prodA := workload.NewProducer(testkit.Client(t, p.Primary, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(1200)),
 		workload.ProducerConfig{Topic: topic, Partitions: parts, ValueSize: 1000})
-	if err := prodA.Produce(ctxFor(t, time.Minute), 300); err != nil {
+	if err := prodA.Produce(inproc.ContextFor(t, time.Minute), 300); err != nil {
 		t.Fatal(err)
 	}
 	commit(t, p.Primary, idle, map[int32]int64{0: 20, 1: 20, 2: 20}, topic)
@@ -199,7 +148,7 @@ func testFailback(t *testing.T, p testkit.Pair, unplanned bool) {
 
 	var missingAtFailover int64
 	if unplanned {
-		if err := prodA.Produce(ctxFor(t, time.Minute), 6000); err != nil {
+		if err := prodA.Produce(inproc.ContextFor(t, time.Minute), 6000); err != nil {
 			t.Fatal(err)
 		}
 		want := ledgerLen(prodA.Ledger())
@@ -220,7 +169,7 @@ func testFailback(t *testing.T, p testkit.Pair, unplanned bool) {
 			t.Fatal(err)
 		}
 	}
-	frep, err := failover.Run(ctxFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, SourceTimeout: 3 * time.Second, Timeout: time.Minute, Logger: logger()})
+	frep, err := failover.Run(inproc.ContextFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, SourceTimeout: 3 * time.Second, Timeout: time.Minute, Logger: inproc.Logger()})
 	if err != nil {
 		t.Fatalf("failover: %v", err)
 	}
@@ -235,7 +184,7 @@ func testFailback(t *testing.T, p testkit.Pair, unplanned bool) {
 		if crep.Missing != 0 {
 			t.Fatalf("planned failover left records behind:\n%s", crep)
 		}
-		if err := prodA.Produce(ctxFor(t, time.Minute), 600); err != nil {
+		if err := prodA.Produce(inproc.ContextFor(t, time.Minute), 600); err != nil {
 			t.Fatal(err)
 		}
 		missingAtFailover = 600
@@ -248,17 +197,17 @@ func testFailback(t *testing.T, p testkit.Pair, unplanned bool) {
 	// Producers move to B and write there during the outage.
 	prodB := workload.NewProducer(testkit.Client(t, p.Secondary, kgo.RecordPartitioner(kgo.ManualPartitioner())),
 		workload.ProducerConfig{Topic: topic, Partitions: parts, ValueSize: 300})
-	if err := prodB.Produce(ctxFor(t, time.Minute), 1500); err != nil {
+	if err := prodB.Produce(inproc.ContextFor(t, time.Minute), 1500); err != nil {
 		t.Fatal(err)
 	}
 	if unplanned {
-		if err := p.Sandbox.RestartCluster(ctxFor(t, time.Minute), p.Primary.Name); err != nil {
+		if err := p.Sandbox.RestartCluster(inproc.ContextFor(t, time.Minute), p.Primary.Name); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	// Dry run: the plan, nothing written.
-	dry, err := failback.Run(ctxFor(t, 2*time.Minute), failback.Options{Config: cfg, Flow: f, DryRun: true, Logger: logger()})
+	dry, err := failback.Run(inproc.ContextFor(t, 2*time.Minute), failback.Options{Config: cfg, Flow: f, DryRun: true, Logger: inproc.Logger()})
 	if err != nil {
 		t.Fatalf("failback --dry-run: %v", err)
 	}
@@ -270,7 +219,7 @@ func testFailback(t *testing.T, p testkit.Pair, unplanned bool) {
 	// First run, interrupted after the first tail transaction.
 	ctx1, cancel1 := context.WithCancel(context.Background())
 	defer cancel1()
-	_, err = failback.Run(ctx1, failback.Options{Config: cfg, Flow: f, Logger: logger(), CopyHook: func(int64) { cancel1() }})
+	_, err = failback.Run(ctx1, failback.Options{Config: cfg, Flow: f, Logger: inproc.Logger(), CopyHook: func(int64) { cancel1() }})
 	if err == nil {
 		t.Fatalf("interrupted failback returned no error")
 	}
@@ -292,21 +241,21 @@ func TestFailbackQuarantine(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := cfg.Flows[src+"->"+dst]
-	replicator(t, cfg, f.Name)
+	inproc.Flow(t, cfg, f.Name)
 	prodA := workload.NewProducer(testkit.Client(t, p.Primary, kgo.RecordPartitioner(kgo.ManualPartitioner())), workload.ProducerConfig{Topic: topic, Partitions: parts})
-	if err := prodA.Produce(ctxFor(t, time.Minute), 200); err != nil {
+	if err := prodA.Produce(inproc.ContextFor(t, time.Minute), 200); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := workload.WaitFor(ctxFor(t, time.Minute), testkit.Client(t, p.Secondary), prodA.Ledger(), workload.CheckConfig{Topic: topic, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}}, 100*time.Millisecond); err != nil {
+	if r, err := workload.WaitFor(inproc.ContextFor(t, time.Minute), testkit.Client(t, p.Secondary), prodA.Ledger(), workload.CheckConfig{Topic: topic, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}}, 100*time.Millisecond); err != nil {
 		t.Fatalf("replication: %v\n%s", err, r)
 	}
-	if _, err := failover.Run(ctxFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, Timeout: time.Minute, Logger: logger()}); err != nil {
+	if _, err := failover.Run(inproc.ContextFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, Timeout: time.Minute, Logger: inproc.Logger()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := prodA.Produce(ctxFor(t, time.Minute), 100); err != nil { // late writers on A: the tail
+	if err := prodA.Produce(inproc.ContextFor(t, time.Minute), 100); err != nil { // late writers on A: the tail
 		t.Fatal(err)
 	}
-	rep, err := failback.Run(ctxFor(t, 3*time.Minute), failback.Options{Config: cfg, Flow: f, Tail: failback.TailQuarantine, Switch: true, Timeout: time.Minute, Logger: logger()})
+	rep, err := failback.Run(inproc.ContextFor(t, 3*time.Minute), failback.Options{Config: cfg, Flow: f, Tail: failback.TailQuarantine, Switch: true, Timeout: time.Minute, Logger: inproc.Logger()})
 	if err != nil {
 		t.Fatalf("failback: %v", err)
 	}
@@ -339,22 +288,22 @@ func TestFailbackResumesAfterKill(t *testing.T) {
 			t.Fatal(err)
 		}
 		f := cfg.Flows[src+"->"+dst]
-		replicator(t, cfg, f.Name)
+		inproc.Flow(t, cfg, f.Name)
 		prodA := workload.NewProducer(testkit.Client(t, p.Primary, kgo.RecordPartitioner(kgo.ManualPartitioner())), workload.ProducerConfig{Topic: topic, Partitions: parts})
-		if err := prodA.Produce(ctxFor(t, time.Minute), 200); err != nil {
+		if err := prodA.Produce(inproc.ContextFor(t, time.Minute), 200); err != nil {
 			t.Fatal(err)
 		}
-		if r, err := workload.WaitFor(ctxFor(t, time.Minute), testkit.Client(t, p.Secondary), prodA.Ledger(), workload.CheckConfig{Topic: topic, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}}, 100*time.Millisecond); err != nil {
+		if r, err := workload.WaitFor(inproc.ContextFor(t, time.Minute), testkit.Client(t, p.Secondary), prodA.Ledger(), workload.CheckConfig{Topic: topic, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}}, 100*time.Millisecond); err != nil {
 			t.Fatalf("replication: %v\n%s", err, r)
 		}
-		if _, err := failover.Run(ctxFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, Timeout: time.Minute, Logger: logger()}); err != nil {
+		if _, err := failover.Run(inproc.ContextFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, Timeout: time.Minute, Logger: inproc.Logger()}); err != nil {
 			t.Fatal(err)
 		}
-		if err := prodA.Produce(ctxFor(t, time.Minute), 60); err != nil { // the tail
+		if err := prodA.Produce(inproc.ContextFor(t, time.Minute), 60); err != nil { // the tail
 			t.Fatal(err)
 		}
 		prodB := workload.NewProducer(testkit.Client(t, p.Secondary, kgo.RecordPartitioner(kgo.ManualPartitioner())), workload.ProducerConfig{Topic: topic, Partitions: parts})
-		if err := prodB.Produce(ctxFor(t, time.Minute), 100); err != nil {
+		if err := prodB.Produce(inproc.ContextFor(t, time.Minute), 100); err != nil {
 			t.Fatal(err)
 		}
 		bin := testkit.GodwitBinary(t)
@@ -449,7 +398,7 @@ func finishFailback(t *testing.T, v failbackRun) {
 	t.Logf("failback interrupted after %d of %d tail records were committed", copiedBefore, missingAtFailover)
 	// Second run: finishes the tail, catches A up with B, producers and
 	// consumers still on B.
-	rep, err := failback.Run(ctxFor(t, 3*time.Minute), failback.Options{Config: cfg, Flow: f, Timeout: 2 * time.Minute, Logger: logger()})
+	rep, err := failback.Run(inproc.ContextFor(t, 3*time.Minute), failback.Options{Config: cfg, Flow: f, Timeout: 2 * time.Minute, Logger: inproc.Logger()})
 	if err != nil {
 		t.Fatalf("failback: %v", err)
 	}
@@ -468,7 +417,7 @@ func finishFailback(t *testing.T, v failbackRun) {
 	// records, then stop: the drained group's position is B's end.
 	commit(t, p.Secondary, drained, endOffsets(t, p.Secondary, topic), topic)
 
-	rep, err = failback.Run(ctxFor(t, 3*time.Minute), failback.Options{Config: cfg, Flow: f, Timeout: 2 * time.Minute, Logger: logger(),
+	rep, err = failback.Run(inproc.ContextFor(t, 3*time.Minute), failback.Options{Config: cfg, Flow: f, Timeout: 2 * time.Minute, Logger: inproc.Logger(),
 		Groups: regexp.MustCompile("^(?:" + regexp.QuoteMeta(idle) + "|" + regexp.QuoteMeta(drained) + ")$")})
 	if err != nil {
 		t.Fatalf("failback --switch: %v", err)
@@ -490,7 +439,7 @@ func finishFailback(t *testing.T, v failbackRun) {
 		b, _ := json.MarshalIndent(rep.Groups, "", " ")
 		t.Fatalf("groups not committed on A: %s", b)
 	}
-	st, err := journal.ReadFlowState(ctxFor(t, 30*time.Second), dcl, f)
+	st, err := journal.ReadFlowState(inproc.ContextFor(t, 30*time.Second), dcl, f)
 	if err != nil || st.FailedOver(topic) {
 		t.Fatalf("journal still marks %s failed over: %v", topic, err)
 	}
@@ -517,7 +466,7 @@ func finishFailback(t *testing.T, v failbackRun) {
 	// Groups resume on A: the idle one at record 20 of A's ledger, the
 	// drained one at the first record written on A after the failback.
 	before := ledgerLen(prodA.Ledger())
-	if err := prodA.Produce(ctxFor(t, time.Minute), 300); err != nil {
+	if err := prodA.Produce(inproc.ContextFor(t, time.Minute), 300); err != nil {
 		t.Fatal(err)
 	}
 	replay, skip := int64(0), int64(0)
@@ -544,7 +493,7 @@ func finishFailback(t *testing.T, v failbackRun) {
 	// partition in offset order, so once they are on B it has passed the
 	// tail and B's replicated-back records on A: had it copied either,
 	// the checks below would count duplicates.
-	r, err := workload.WaitFor(ctxFor(t, 2*time.Minute), dcl, prodA.Ledger(), workload.CheckConfig{Topic: topic, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}}, 200*time.Millisecond)
+	r, err := workload.WaitFor(inproc.ContextFor(t, 2*time.Minute), dcl, prodA.Ledger(), workload.CheckConfig{Topic: topic, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}}, 200*time.Millisecond)
 	if err != nil || !r.OK() {
 		t.Fatalf("A->B after failback: %v\n%s", err, r)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/godwit/godwit/internal/failover"
 	"github.com/godwit/godwit/internal/journal"
 	"github.com/godwit/godwit/internal/testkit"
+	"github.com/godwit/godwit/internal/testkit/inproc"
 	"github.com/godwit/godwit/internal/workload"
 )
 
@@ -36,12 +37,12 @@ func newLockFixture(t *testing.T, p testkit.Pair) lockFixture {
 		t.Fatal(err)
 	}
 	f := cfg.Flows[src+"->"+dst]
-	replicator(t, cfg, f.Name)
+	inproc.Flow(t, cfg, f.Name)
 	prodA := workload.NewProducer(testkit.Client(t, p.Primary, kgo.RecordPartitioner(kgo.ManualPartitioner())), workload.ProducerConfig{Topic: topic, Partitions: lockParts})
-	if err := prodA.Produce(ctxFor(t, time.Minute), 200); err != nil {
+	if err := prodA.Produce(inproc.ContextFor(t, time.Minute), 200); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := workload.WaitFor(ctxFor(t, time.Minute), testkit.Client(t, p.Secondary), prodA.Ledger(), workload.CheckConfig{Topic: topic, Partitions: lockParts, IgnoreHeaders: []string{"godwit-*"}}, 100*time.Millisecond); err != nil {
+	if r, err := workload.WaitFor(inproc.ContextFor(t, time.Minute), testkit.Client(t, p.Secondary), prodA.Ledger(), workload.CheckConfig{Topic: topic, Partitions: lockParts, IgnoreHeaders: []string{"godwit-*"}}, 100*time.Millisecond); err != nil {
 		t.Fatalf("replication: %v\n%s", err, r)
 	}
 	return lockFixture{cfg: cfg, f: f, topic: topic, prodA: prodA}
@@ -76,7 +77,7 @@ func (p *pauser) wait(t *testing.T, done <-chan error) {
 	case <-p.reached:
 	case err := <-done:
 		t.Fatalf("the run ended before pausing: %v", err)
-	case <-ctxFor(t, 3*time.Minute).Done():
+	case <-inproc.ContextFor(t, 3*time.Minute).Done():
 		t.Fatalf("the run did not pause in 3 minutes")
 	}
 }
@@ -97,12 +98,12 @@ func (p *pauser) resume() {
 func TestConcurrentFailbackFenced(t *testing.T) {
 	testkit.ForEachPair(t, func(t *testing.T, p testkit.Pair) {
 		fx := newLockFixture(t, p)
-		if _, err := failover.Run(ctxFor(t, 2*time.Minute), failover.Options{Config: fx.cfg, Flow: fx.f, Timeout: time.Minute, Logger: logger()}); err != nil {
+		if _, err := failover.Run(inproc.ContextFor(t, 2*time.Minute), failover.Options{Config: fx.cfg, Flow: fx.f, Timeout: time.Minute, Logger: inproc.Logger()}); err != nil {
 			t.Fatal(err)
 		}
 		// A tail of 1200 records (600 per partition): more than one tail
 		// transaction (500 records) per partition.
-		if err := fx.prodA.Produce(ctxFor(t, time.Minute), 1200); err != nil {
+		if err := fx.prodA.Produce(inproc.ContextFor(t, time.Minute), 1200); err != nil {
 			t.Fatal(err)
 		}
 		pause := newPauser("")
@@ -110,14 +111,14 @@ func TestConcurrentFailbackFenced(t *testing.T) {
 		done := make(chan error, 1)
 		var firstRep *failback.Report
 		go func() {
-			rep, err := failback.Run(ctxFor(t, 3*time.Minute), failback.Options{Config: fx.cfg, Flow: fx.f, Timeout: 2 * time.Minute, Logger: logger(),
+			rep, err := failback.Run(inproc.ContextFor(t, 3*time.Minute), failback.Options{Config: fx.cfg, Flow: fx.f, Timeout: 2 * time.Minute, Logger: inproc.Logger(),
 				CopyHook: func(int64) { pause.hook("") }})
 			firstRep = rep
 			done <- err
 		}()
 		pause.wait(t, done)
 
-		rep, err := failback.Run(ctxFor(t, 3*time.Minute), failback.Options{Config: fx.cfg, Flow: fx.f, Switch: true, Timeout: 2 * time.Minute, Logger: logger()})
+		rep, err := failback.Run(inproc.ContextFor(t, 3*time.Minute), failback.Options{Config: fx.cfg, Flow: fx.f, Switch: true, Timeout: 2 * time.Minute, Logger: inproc.Logger()})
 		if err != nil {
 			t.Fatalf("second failback: %v", err)
 		}
@@ -149,7 +150,7 @@ func TestConcurrentFailbackFenced(t *testing.T) {
 				t.Errorf("records of A on %s:\n%s", e.Name, r)
 			}
 		}
-		evs, err := journal.ReadEvents(ctxFor(t, 30*time.Second), testkit.Client(t, p.Secondary), fx.f)
+		evs, err := journal.ReadEvents(inproc.ContextFor(t, 30*time.Second), testkit.Client(t, p.Secondary), fx.f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,11 +180,11 @@ func TestFailoverAndFailbackExclude(t *testing.T) {
 	t.Cleanup(pause.resume)
 	done := make(chan error, 1)
 	go func() {
-		_, err := failover.Run(ctxFor(t, 2*time.Minute), failover.Options{Config: fx.cfg, Flow: fx.f, Timeout: time.Minute, Logger: logger(), AfterStep: pause.hook})
+		_, err := failover.Run(inproc.ContextFor(t, 2*time.Minute), failover.Options{Config: fx.cfg, Flow: fx.f, Timeout: time.Minute, Logger: inproc.Logger(), AfterStep: pause.hook})
 		done <- err
 	}()
 	pause.wait(t, done)
-	_, err := failback.Run(ctxFor(t, time.Minute), failback.Options{Config: fx.cfg, Flow: fx.f, Logger: logger()})
+	_, err := failback.Run(inproc.ContextFor(t, time.Minute), failback.Options{Config: fx.cfg, Flow: fx.f, Logger: inproc.Logger()})
 	if err == nil || !strings.Contains(err.Error(), "is unfinished") || !strings.Contains(err.Error(), "godwit failover -c FILE --flow '"+fx.f.Name+"'") {
 		t.Fatalf("failback during a failover: %v, want a refusal naming the failover to finish", err)
 	}
@@ -193,17 +194,17 @@ func TestFailoverAndFailbackExclude(t *testing.T) {
 		t.Fatalf("the paused failover, after a refused failback: %v (it must not be fenced)", err)
 	}
 
-	if err := fx.prodA.Produce(ctxFor(t, time.Minute), 40); err != nil { // the tail
+	if err := fx.prodA.Produce(inproc.ContextFor(t, time.Minute), 40); err != nil { // the tail
 		t.Fatal(err)
 	}
 	pause = newPauser(failback.StepCopyTail)
 	t.Cleanup(pause.resume)
 	go func() {
-		_, err := failback.Run(ctxFor(t, 2*time.Minute), failback.Options{Config: fx.cfg, Flow: fx.f, Timeout: time.Minute, Logger: logger(), AfterStep: pause.hook})
+		_, err := failback.Run(inproc.ContextFor(t, 2*time.Minute), failback.Options{Config: fx.cfg, Flow: fx.f, Timeout: time.Minute, Logger: inproc.Logger(), AfterStep: pause.hook})
 		done <- err
 	}()
 	pause.wait(t, done)
-	_, err = failover.Run(ctxFor(t, time.Minute), failover.Options{Config: fx.cfg, Flow: fx.f, Timeout: time.Minute, Logger: logger()})
+	_, err = failover.Run(inproc.ContextFor(t, time.Minute), failover.Options{Config: fx.cfg, Flow: fx.f, Timeout: time.Minute, Logger: inproc.Logger()})
 	if err == nil || !strings.Contains(err.Error(), "is unfinished") || !strings.Contains(err.Error(), "godwit failback -c FILE --flow '"+fx.f.Name+"'") {
 		t.Fatalf("failover during a failback: %v, want a refusal naming the failback to finish", err)
 	}
@@ -212,7 +213,7 @@ func TestFailoverAndFailbackExclude(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("the paused failback, after a refused failover: %v (it must not be fenced)", err)
 	}
-	fb, rep, err := failback.State(ctxFor(t, time.Minute), fx.cfg, fx.f)
+	fb, rep, err := failback.State(inproc.ContextFor(t, time.Minute), fx.cfg, fx.f)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/offsets"
 	"github.com/godwit/godwit/internal/testkit"
+	"github.com/godwit/godwit/internal/testkit/inproc"
 	"github.com/godwit/godwit/internal/workload"
 )
 
@@ -47,12 +48,12 @@ func TestFailbackAfterKillBroker(t *testing.T) {
 	}
 	flow := src + "->" + dst
 	f := cfg.Flows[flow]
-	replicator(t, cfg, flow)
+	inproc.Flow(t, cfg, flow)
 	dcl := testkit.Client(t, p.Secondary)
 
 	prodA := workload.NewProducer(testkit.Client(t, p.Primary, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(1200)),
 		workload.ProducerConfig{Topic: topic, Partitions: parts, ValueSize: 1000, Rate: 1500})
-	if err := prodA.Produce(ctxFor(t, time.Minute), 90); err != nil {
+	if err := prodA.Produce(inproc.ContextFor(t, time.Minute), 90); err != nil {
 		t.Fatal(err)
 	}
 	commit(t, p.Primary, idle, map[int32]int64{0: 20, 1: 20, 2: 20}, topic)
@@ -70,7 +71,7 @@ func TestFailbackAfterKillBroker(t *testing.T) {
 	// Steady load the replicator cannot keep up with; the broker is killed
 	// once the replicator has observed every acknowledged record's offset
 	// (so at risk is exact) and before it copied them all.
-	if err := prodA.Produce(ctxFor(t, time.Minute), 3000); err != nil {
+	if err := prodA.Produce(inproc.ContextFor(t, time.Minute), 3000); err != nil {
 		t.Fatal(err)
 	}
 	want := ledgerLen(prodA.Ledger())
@@ -89,7 +90,7 @@ func TestFailbackAfterKillBroker(t *testing.T) {
 	})
 	clusterA.Kill()
 
-	frep, err := failover.Run(ctxFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, SourceTimeout: 3 * time.Second, Timeout: time.Minute, Logger: logger()})
+	frep, err := failover.Run(inproc.ContextFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, SourceTimeout: 3 * time.Second, Timeout: time.Minute, Logger: inproc.Logger()})
 	if err != nil {
 		t.Fatalf("failover: %v", err)
 	}
@@ -109,7 +110,7 @@ func TestFailbackAfterKillBroker(t *testing.T) {
 	// Producers move to B and write there during the outage.
 	prodB := workload.NewProducer(testkit.Client(t, p.Secondary, kgo.RecordPartitioner(kgo.ManualPartitioner())),
 		workload.ProducerConfig{Topic: topic, Partitions: parts, ValueSize: 300})
-	if err := prodB.Produce(ctxFor(t, time.Minute), 1500); err != nil {
+	if err := prodB.Produce(inproc.ContextFor(t, time.Minute), 1500); err != nil {
 		t.Fatal(err)
 	}
 	clusterA.Restart()
@@ -121,7 +122,7 @@ func TestFailbackAfterKillBroker(t *testing.T) {
 	}
 
 	// Dry run: the plan, nothing written.
-	dry, err := failback.Run(ctxFor(t, 2*time.Minute), failback.Options{Config: cfg, Flow: f, DryRun: true, Logger: logger()})
+	dry, err := failback.Run(inproc.ContextFor(t, 2*time.Minute), failback.Options{Config: cfg, Flow: f, DryRun: true, Logger: inproc.Logger()})
 	if err != nil {
 		t.Fatalf("failback --dry-run: %v", err)
 	}
@@ -133,7 +134,7 @@ func TestFailbackAfterKillBroker(t *testing.T) {
 	// First run, interrupted after the first tail transaction.
 	ctx1, cancel1 := context.WithCancel(context.Background())
 	defer cancel1()
-	if _, err = failback.Run(ctx1, failback.Options{Config: cfg, Flow: f, Logger: logger(), CopyHook: func(int64) { cancel1() }}); err == nil {
+	if _, err = failback.Run(ctx1, failback.Options{Config: cfg, Flow: f, Logger: inproc.Logger(), CopyHook: func(int64) { cancel1() }}); err == nil {
 		t.Fatalf("interrupted failback returned no error")
 	}
 	finishFailback(t, failbackRun{p: p, cfg: cfg, f: f, dcl: dcl, prodA: prodA, prodB: prodB,

@@ -4,19 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/failover"
 	"github.com/godwit/godwit/internal/flowstate"
@@ -25,56 +21,9 @@ import (
 	"github.com/godwit/godwit/internal/offsets"
 	"github.com/godwit/godwit/internal/replicate"
 	"github.com/godwit/godwit/internal/testkit"
+	"github.com/godwit/godwit/internal/testkit/inproc"
 	"github.com/godwit/godwit/internal/workload"
 )
-
-func logger() *slog.Logger {
-	var w io.Writer = io.Discard
-	if testing.Verbose() {
-		w = os.Stderr
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-func ctxFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// replicator runs a flow and its checkpoint loop in this process, as
-// `godwit replicate` does (built from replicate.NewFlow so the clients
-// carry no shared metric hooks).
-func replicator(t *testing.T, cfg *config.Config, flow string) {
-	t.Helper()
-	f := cfg.Flows[flow]
-	src, err := cluster.New(cfg, f.Source)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst, err := cluster.New(cfg, f.Target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := logger()
-	reg := prometheus.NewRegistry()
-	fl := replicate.NewFlow(replicate.Options{Flow: f, Source: src, Target: dst, Logger: log, Metrics: replicate.NewMetrics(reg)})
-	sy := offsets.NewSyncer(offsets.Options{Flow: f, Source: src, Target: dst, Logger: log, Metrics: offsets.NewMetrics(reg)})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	go func() { _ = fl.Run(ctx); done <- struct{}{} }()
-	go func() { _ = sy.Run(ctx); done <- struct{}{} }()
-	t.Cleanup(func() {
-		cancel()
-		for range 2 {
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				return
-			}
-		}
-	})
-}
 
 func loadConfig(t *testing.T, path string) *config.Config {
 	t.Helper()
@@ -97,7 +46,7 @@ func commitSource(t *testing.T, e testkit.Endpoint, group, topic string, parts i
 	for p := range parts {
 		os.Add(kadm.Offset{Topic: topic, Partition: p, At: k, LeaderEpoch: -1})
 	}
-	if err := testkit.Admin(t, e).CommitAllOffsets(ctxFor(t, 30*time.Second), group, os); err != nil {
+	if err := testkit.Admin(t, e).CommitAllOffsets(inproc.ContextFor(t, 30*time.Second), group, os); err != nil {
 		t.Fatalf("commit %s: %v", group, err)
 	}
 }
@@ -110,7 +59,7 @@ func resume(t *testing.T, e testkit.Endpoint, group, topic string, parts int32) 
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	defer cl.Close()
 	out := map[int32]int64{}
-	ctx := ctxFor(t, 60*time.Second)
+	ctx := inproc.ContextFor(t, 60*time.Second)
 	for ctx.Err() == nil && int32(len(out)) < parts {
 		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
 			if _, ok := out[r.Partition]; ok {
@@ -129,7 +78,7 @@ func resume(t *testing.T, e testkit.Endpoint, group, topic string, parts int32) 
 
 func endOffsets(t *testing.T, e testkit.Endpoint, topic string) map[int32]int64 {
 	t.Helper()
-	ends, err := testkit.Admin(t, e).ListEndOffsets(ctxFor(t, 30*time.Second), topic)
+	ends, err := testkit.Admin(t, e).ListEndOffsets(inproc.ContextFor(t, 30*time.Second), topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,17 +99,17 @@ func TestPlannedFailover(t *testing.T) {
 		cfgPath, src, dst := testkit.FlowConfigFile(t, p, "prefixed", `topics: ["`+topic+`"], slots: 4`, false)
 		cfg := loadConfig(t, cfgPath)
 		flow := src + "->" + dst
-		replicator(t, cfg, flow)
+		inproc.Flow(t, cfg, flow)
 		prod := producer(t, p.Primary, workload.ProducerConfig{Topic: topic, Partitions: parts, ValueSize: 200, Rate: 1000})
 		// Steady load for 2 s; the consumer processed 100 records per
 		// partition and committed on the source.
-		if err := prod.Produce(ctxFor(t, time.Minute), 2000); err != nil {
+		if err := prod.Produce(inproc.ContextFor(t, time.Minute), 2000); err != nil {
 			t.Fatal(err)
 		}
 		commitSource(t, p.Primary, group, topic, parts, 100)
 		start := time.Now()
-		rep, err := failover.Run(ctxFor(t, 2*time.Minute), failover.Options{
-			Config: cfg, Flow: cfg.Flows[flow], Topics: nil, Groups: nil, Timeout: time.Minute, Logger: logger(),
+		rep, err := failover.Run(inproc.ContextFor(t, 2*time.Minute), failover.Options{
+			Config: cfg, Flow: cfg.Flows[flow], Topics: nil, Groups: nil, Timeout: time.Minute, Logger: inproc.Logger(),
 		})
 		if err != nil {
 			t.Fatalf("failover: %v", err)
@@ -172,7 +121,7 @@ func TestPlannedFailover(t *testing.T) {
 		// 0 records lost.
 		target := src + "." + topic
 		cc := workload.CheckConfig{Topic: target, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}}
-		crep, err := workload.Check(ctxFor(t, time.Minute), testkit.Client(t, p.Secondary), prod.Ledger(), cc)
+		crep, err := workload.Check(inproc.ContextFor(t, time.Minute), testkit.Client(t, p.Secondary), prod.Ledger(), cc)
 		if err != nil || !crep.OK() {
 			t.Fatalf("checker after failover: %v\n%s", err, crep)
 		}
@@ -211,14 +160,14 @@ func TestPlannedFailover(t *testing.T) {
 		// are gone the target end offsets stay put.
 		before := endOffsets(t, p.Secondary, target)
 		more := producer(t, p.Primary, workload.ProducerConfig{Topic: topic, Partitions: parts})
-		if err := more.Produce(ctxFor(t, time.Minute), 300); err != nil {
+		if err := more.Produce(inproc.ContextFor(t, time.Minute), 300); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(3 * time.Second)
 		mid := endOffsets(t, p.Secondary, target)
 		cl := testkit.Client(t, p.Secondary)
 		for part, off := range before {
-			recs, err := kafkautil.ReadRange(ctxFor(t, 30*time.Second), cl, target, part, off, mid[part], false)
+			recs, err := kafkautil.ReadRange(inproc.ContextFor(t, 30*time.Second), cl, target, part, off, mid[part], false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -229,14 +178,14 @@ func TestPlannedFailover(t *testing.T) {
 				t.Logf("%s[%d]: %d control record(s) after the failover (a fenced transaction's marker), no data", target, part, mid[part]-off)
 			}
 		}
-		if err := more.Produce(ctxFor(t, time.Minute), 300); err != nil {
+		if err := more.Produce(inproc.ContextFor(t, time.Minute), 300); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(3 * time.Second)
 		if after := endOffsets(t, p.Secondary, target); fmt.Sprint(after) != fmt.Sprint(mid) {
 			t.Fatalf("replicator wrote the failed-over topic: end offsets %v -> %v", mid, after)
 		}
-		st, err := journal.ReadFlowState(ctxFor(t, 30*time.Second), testkit.Client(t, p.Secondary), cfg.Flows[flow])
+		st, err := journal.ReadFlowState(inproc.ContextFor(t, 30*time.Second), testkit.Client(t, p.Secondary), cfg.Flows[flow])
 		if err != nil || !st.FailedOver(topic) {
 			t.Fatalf("journal state: %v %+v", err, st)
 		}
@@ -262,12 +211,12 @@ func TestUnplannedFailover(t *testing.T) {
 	cfg := loadConfig(t, cfgPath)
 	flow := src + "->" + dst
 	f := cfg.Flows[flow]
-	replicator(t, cfg, flow)
+	inproc.Flow(t, cfg, flow)
 	// One record per producer batch, so each replicator fetch (bounded
 	// by max_batch_bytes) carries one record and replication trails.
 	prod := workload.NewProducer(testkit.Client(t, p.Primary, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(1200)),
 		workload.ProducerConfig{Topic: topic, Partitions: parts, ValueSize: 1000})
-	if err := prod.Produce(ctxFor(t, time.Minute), 300); err != nil {
+	if err := prod.Produce(inproc.ContextFor(t, time.Minute), 300); err != nil {
 		t.Fatal(err)
 	}
 	commitSource(t, p.Primary, group, topic, parts, 20)
@@ -284,7 +233,7 @@ func TestUnplannedFailover(t *testing.T) {
 		}
 		return err == nil && n == parts, fmt.Sprintf("%d checkpoints (%v)", n, err)
 	})
-	if err := prod.Produce(ctxFor(t, time.Minute), 6000); err != nil {
+	if err := prod.Produce(inproc.ContextFor(t, time.Minute), 6000); err != nil {
 		t.Fatal(err)
 	}
 	want := map[int32]int64{}
@@ -314,7 +263,7 @@ func TestUnplannedFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("source stopped in %v", time.Since(stopAt).Round(time.Millisecond))
-	rep, err := failover.Run(ctxFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, SourceTimeout: 3 * time.Second, Logger: logger()})
+	rep, err := failover.Run(inproc.ContextFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, SourceTimeout: 3 * time.Second, Logger: inproc.Logger()})
 	if err != nil {
 		t.Fatalf("failover: %v", err)
 	}
@@ -322,7 +271,7 @@ func TestUnplannedFailover(t *testing.T) {
 		t.Fatalf("mode %s, want unplanned", rep.Mode)
 	}
 	target := src + "." + topic
-	crep, err := workload.Check(ctxFor(t, time.Minute), dcl, prod.Ledger(), workload.CheckConfig{Topic: target, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}})
+	crep, err := workload.Check(inproc.ContextFor(t, time.Minute), dcl, prod.Ledger(), workload.CheckConfig{Topic: target, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,9 +348,9 @@ func testResumesAfterKill(t *testing.T, p testkit.Pair) {
 	appendFile(t, cfgPath, "cutover: {command: 'echo \"$GODWIT_FLOW $GODWIT_BOOTSTRAP_SERVERS $GODWIT_TOPICS\" >> "+marker+"', timeout: 10s}\n")
 	cfg := loadConfig(t, cfgPath)
 	flow := src + "->" + dst
-	replicator(t, cfg, flow)
+	inproc.Flow(t, cfg, flow)
 	prod := producer(t, p.Primary, workload.ProducerConfig{Topic: topic, Partitions: parts})
-	if err := prod.Produce(ctxFor(t, time.Minute), 200); err != nil {
+	if err := prod.Produce(inproc.ContextFor(t, time.Minute), 200); err != nil {
 		t.Fatal(err)
 	}
 	// The replicator must have started the flow (stored progress for
@@ -438,7 +387,7 @@ func testResumesAfterKill(t *testing.T, p testkit.Pair) {
 	if code != 137 {
 		t.Fatalf("first run exited %d, want 137 (killed after %s); stderr:\n%s", code, failover.StepMark, lastStderr)
 	}
-	st, err := journal.ReadFlowState(ctxFor(t, 30*time.Second), testkit.Client(t, p.Secondary), cfg.Flows[flow])
+	st, err := journal.ReadFlowState(inproc.ContextFor(t, 30*time.Second), testkit.Client(t, p.Secondary), cfg.Flows[flow])
 	if err != nil || !st.FailedOver(topic) || st.Op == nil || st.Op.FinishedAt != nil {
 		t.Fatalf("after the kill: state %+v, %v", st, err)
 	}
@@ -471,7 +420,7 @@ func testResumesAfterKill(t *testing.T, p testkit.Pair) {
 	if rep.Steps[len(rep.Steps)-1].Run != rep.Runs[1].ID {
 		t.Errorf("last step not from the second run")
 	}
-	evs, err := journal.ReadEvents(ctxFor(t, 30*time.Second), testkit.Client(t, p.Secondary), cfg.Flows[flow])
+	evs, err := journal.ReadEvents(inproc.ContextFor(t, 30*time.Second), testkit.Client(t, p.Secondary), cfg.Flows[flow])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +438,7 @@ func testResumesAfterKill(t *testing.T, p testkit.Pair) {
 	if rep.Cutover == nil || rep.Cutover.ExitCode != 0 {
 		t.Fatalf("cutover not recorded: %+v", rep.Cutover)
 	}
-	crep, err := workload.Check(ctxFor(t, time.Minute), testkit.Client(t, p.Secondary), prod.Ledger(), workload.CheckConfig{Topic: src + "." + topic, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}})
+	crep, err := workload.Check(inproc.ContextFor(t, time.Minute), testkit.Client(t, p.Secondary), prod.Ledger(), workload.CheckConfig{Topic: src + "." + topic, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}})
 	if err != nil || !crep.OK() {
 		t.Fatalf("checker: %v\n%s", err, crep)
 	}

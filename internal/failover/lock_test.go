@@ -16,6 +16,7 @@ import (
 	"github.com/godwit/godwit/internal/journal"
 	"github.com/godwit/godwit/internal/replicate"
 	"github.com/godwit/godwit/internal/testkit"
+	"github.com/godwit/godwit/internal/testkit/inproc"
 	"github.com/godwit/godwit/internal/workload"
 )
 
@@ -41,9 +42,9 @@ func testConcurrentFailoverFenced(t *testing.T, p testkit.Pair) {
 	cfg := loadConfig(t, cfgPath)
 	flow := src + "->" + dst
 	f := cfg.Flows[flow]
-	replicator(t, cfg, flow)
+	inproc.Flow(t, cfg, flow)
 	prod := producer(t, p.Primary, workload.ProducerConfig{Topic: topic, Partitions: parts})
-	if err := prod.Produce(ctxFor(t, time.Minute), 200); err != nil {
+	if err := prod.Produce(inproc.ContextFor(t, time.Minute), 200); err != nil {
 		t.Fatal(err)
 	}
 	commitSource(t, p.Primary, group, topic, parts, 50)
@@ -101,12 +102,12 @@ func testConcurrentFailoverFenced(t *testing.T, p testkit.Pair) {
 	case <-errDone:
 		_ = first.Wait()
 		t.Fatalf("first run ended before pausing (exit %d):\n%s", first.ProcessState.ExitCode(), errText.String())
-	case <-ctxFor(t, 2*time.Minute).Done():
+	case <-inproc.ContextFor(t, 2*time.Minute).Done():
 		t.Fatalf("first run did not pause after %s in 2 minutes", failover.StepFence)
 	}
 
 	// The second run, in this process, while the first is paused.
-	rep, err := failover.Run(ctxFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, Timeout: time.Minute, Logger: logger()})
+	rep, err := failover.Run(inproc.ContextFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, Timeout: time.Minute, Logger: inproc.Logger()})
 	if err != nil {
 		t.Fatalf("second run: %v", err)
 	}
@@ -148,7 +149,7 @@ func testConcurrentFailoverFenced(t *testing.T, p testkit.Pair) {
 
 	// One coherent operation in the journal.
 	firstRun, secondRun := rep.Runs[0].ID, rep.Runs[1].ID
-	evs, err := journal.ReadEvents(ctxFor(t, 30*time.Second), testkit.Client(t, p.Secondary), f)
+	evs, err := journal.ReadEvents(inproc.ContextFor(t, 30*time.Second), testkit.Client(t, p.Secondary), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func testConcurrentFailoverFenced(t *testing.T, p testkit.Pair) {
 			t.Errorf("step %s done %d times, want 1 (%+v)", name, count[name], rep.Steps)
 		}
 	}
-	st, err := journal.ReadFlowState(ctxFor(t, 30*time.Second), testkit.Client(t, p.Secondary), f)
+	st, err := journal.ReadFlowState(inproc.ContextFor(t, 30*time.Second), testkit.Client(t, p.Secondary), f)
 	if err != nil || st.Op == nil || st.Op.ID != rep.Operation || st.Op.FinishedAt == nil || len(st.Op.Runs) != 2 {
 		t.Fatalf("journal state after both runs: %+v (%v)", st.Op, err)
 	}

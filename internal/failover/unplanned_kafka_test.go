@@ -12,6 +12,7 @@ import (
 	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/offsets"
 	"github.com/godwit/godwit/internal/testkit"
+	"github.com/godwit/godwit/internal/testkit/inproc"
 	"github.com/godwit/godwit/internal/workload"
 )
 
@@ -35,12 +36,12 @@ func TestUnplannedFailoverKillBroker(t *testing.T) {
 	cfg := loadConfig(t, cfgPath)
 	flow := src + "->" + dst
 	f := cfg.Flows[flow]
-	replicator(t, cfg, flow)
+	inproc.Flow(t, cfg, flow)
 	// One record per producer batch, so each replicator fetch (bounded by
 	// max_batch_bytes) carries one record.
 	prod := workload.NewProducer(testkit.Client(t, p.Primary, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(1200)),
 		workload.ProducerConfig{Topic: topic, Partitions: parts, ValueSize: 1000, Rate: 1500})
-	if err := prod.Produce(ctxFor(t, time.Minute), 90); err != nil {
+	if err := prod.Produce(inproc.ContextFor(t, time.Minute), 90); err != nil {
 		t.Fatal(err)
 	}
 	commitSource(t, p.Primary, group, topic, parts, 20)
@@ -57,7 +58,7 @@ func TestUnplannedFailoverKillBroker(t *testing.T) {
 	})
 	// Steady load (1500 records/s for 2 s) the replicator cannot keep up with.
 	loadAt := time.Now()
-	if err := prod.Produce(ctxFor(t, time.Minute), 3000); err != nil {
+	if err := prod.Produce(inproc.ContextFor(t, time.Minute), 3000); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("produced 3000 records in %v", time.Since(loadAt).Round(time.Millisecond))
@@ -89,7 +90,7 @@ func TestUnplannedFailoverKillBroker(t *testing.T) {
 	t.Logf("killing the source broker %v after the load started, %d records not replicated yet", time.Since(loadAt).Round(time.Millisecond), behind)
 	source.Kill()
 
-	rep, err := failover.Run(ctxFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, SourceTimeout: 3 * time.Second, Logger: logger()})
+	rep, err := failover.Run(inproc.ContextFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, SourceTimeout: 3 * time.Second, Logger: inproc.Logger()})
 	if err != nil {
 		t.Fatalf("failover: %v", err)
 	}
@@ -97,7 +98,7 @@ func TestUnplannedFailoverKillBroker(t *testing.T) {
 		t.Fatalf("mode %s, want unplanned (the source broker was killed)", rep.Mode)
 	}
 	target := src + "." + topic
-	crep, err := workload.Check(ctxFor(t, time.Minute), dcl, prod.Ledger(), workload.CheckConfig{Topic: target, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}})
+	crep, err := workload.Check(inproc.ContextFor(t, time.Minute), dcl, prod.Ledger(), workload.CheckConfig{Topic: target, Partitions: parts, IgnoreHeaders: []string{"godwit-*"}})
 	if err != nil {
 		t.Fatal(err)
 	}

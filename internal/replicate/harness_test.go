@@ -1,14 +1,12 @@
 package replicate_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -105,7 +103,7 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 type inproc struct {
 	r      *replicate.Replicator
 	reg    *prometheus.Registry
-	logs   *syncBuffer
+	logs   *testkit.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -120,7 +118,7 @@ func runInProcess(t *testing.T, cfgPath string, flows ...string) *inproc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ip := &inproc{reg: prometheus.NewRegistry(), logs: &syncBuffer{}, done: make(chan error, 1)}
+	ip := &inproc{reg: prometheus.NewRegistry(), logs: &testkit.SyncBuffer{}, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(ip.logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ip.r, err = replicate.New(cfg, sel, log, replicate.NewMetrics(ip.reg), "")
 	if err != nil {
@@ -148,23 +146,6 @@ func (ip *inproc) stop() error {
 // metric sums a metric family's samples whose labels include want.
 func (ip *inproc) metric(name string, want map[string]string) float64 {
 	return testkit.MetricSum(ip.reg, name, want)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // testWriter copies logs to stderr only when verbose (not t.Log: client
