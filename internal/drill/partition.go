@@ -161,11 +161,8 @@ func (p *netPartition) fault(ctx context.Context, rto *drillreport.RTO, tF time.
 
 // clientsMoved stops the primary region's producers and consumers once the
 // failover (and its cutover hook) moved them; from here the ledger is final.
-func (p *netPartition) clientsMoved(stopProducers func(), prodDone chan struct{}, stopSrcConsumers func(), consWG *sync.WaitGroup) {
-	stopProducers()
-	<-prodDone
-	stopSrcConsumers()
-	consWG.Wait()
+func (p *netPartition) clientsMoved(wl *running) {
+	wl.stopAll()
 	p.mu.Lock()
 	p.writesStopped = time.Now()
 	p.mu.Unlock()
