@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -292,7 +294,7 @@ func (cv *mm2Converter) convert() (*MM2Conversion, error) {
 		}
 	}
 	enabled := 0
-	for _, name := range sortedKeys(pairs) {
+	for _, name := range slices.Sorted(maps.Keys(pairs)) {
 		on, err := cv.flowEnabled(name)
 		if err != nil {
 			return nil, err
@@ -550,7 +552,7 @@ func (cv *mm2Converter) identityNote(doc *mm2Doc) {
 			}
 		}
 	}
-	for _, name := range sortedKeys(identical) {
+	for _, name := range slices.Sorted(maps.Keys(identical)) {
 		src, dst, _ := ParseFlowName(name)
 		rev := dst + "->" + src
 		if identical[rev] && src < dst {

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -119,7 +121,7 @@ func (c *Config) Warnings(alias string) []string {
 // AllWarnings returns every cluster's warnings, by alias order.
 func (c *Config) AllWarnings() []string {
 	var out []string
-	for _, alias := range sortedKeys(c.Clusters) {
+	for _, alias := range slices.Sorted(maps.Keys(c.Clusters)) {
 		out = append(out, c.Warnings(alias)...)
 	}
 	return out

@@ -2,8 +2,9 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -12,7 +13,7 @@ func (c *Config) validate(loc *locator) error {
 	if len(c.Clusters) == 0 {
 		return loc.errorf("clusters", "no clusters defined; add at least two, e.g. clusters: {primary: {bootstrap_servers: [\"127.0.0.1:19092\"]}, ...}")
 	}
-	for _, alias := range sortedKeys(c.Clusters) {
+	for _, alias := range slices.Sorted(maps.Keys(c.Clusters)) {
 		cl := c.Clusters[alias]
 		p := "clusters." + alias
 		if strings.Contains(alias, "->") || strings.ContainsAny(alias, " \t") || alias == "" {
@@ -36,7 +37,7 @@ func (c *Config) validate(loc *locator) error {
 	if c.Cutover.Timeout < 0 {
 		return loc.errorf("cutover.timeout", "timeout must be positive, got %s", c.Cutover.Timeout.D())
 	}
-	for _, name := range sortedKeys(c.Flows) {
+	for _, name := range slices.Sorted(maps.Keys(c.Flows)) {
 		f := c.Flows[name]
 		p := "flows." + name
 		if f == nil {
@@ -51,7 +52,7 @@ func (c *Config) validate(loc *locator) error {
 		}
 		for _, alias := range []string{src, dst} {
 			if _, ok := c.Clusters[alias]; !ok {
-				return loc.errorf(p, "cluster %q is not defined under clusters: (defined: %s); define it or fix the flow name", alias, strings.Join(sortedKeys(c.Clusters), ", "))
+				return loc.errorf(p, "cluster %q is not defined under clusters: (defined: %s); define it or fix the flow name", alias, strings.Join(slices.Sorted(maps.Keys(c.Clusters)), ", "))
 			}
 		}
 		f.Name, f.Source, f.Target = name, src, dst
@@ -136,13 +137,4 @@ func compileAll(loc *locator, p string, exprs []string) ([]*regexp.Regexp, error
 		out = append(out, re)
 	}
 	return out, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

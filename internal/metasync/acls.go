@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -290,7 +292,7 @@ func (s *Syncer) planACLs(ctx context.Context, p *Plan, selected []string) error
 	for _, a := range dstACLs {
 		have[a.ID()] = true
 	}
-	for _, id := range sortedKeys(want) {
+	for _, id := range slices.Sorted(maps.Keys(want)) {
 		if have[id] {
 			continue // present: created by us earlier, or by someone else
 		}
@@ -305,7 +307,7 @@ func (s *Syncer) planACLs(ctx context.Context, p *Plan, selected []string) error
 		}
 		p.Actions = append(p.Actions, Action{Kind: KindCreateACL, ACL: &a, Reason: reason, sources: sources[id]})
 	}
-	for _, id := range sortedKeys(owned) {
+	for _, id := range slices.Sorted(maps.Keys(owned)) {
 		if _, ok := want[id]; ok {
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -159,14 +160,14 @@ func (s *Syncer) createTopic(ctx context.Context, a Action, r *Result) bool {
 	if err != nil && configRefusal(err) && len(cfgs) > 1 {
 		refused := s.refusedCreateConfigs(ctx, a, cfgs)
 		if len(refused) > 0 {
-			for _, k := range sortedKeys(refused) {
+			for _, k := range slices.Sorted(maps.Keys(refused)) {
 				if isSafetyKey(k) {
 					s.fail(r, IssueCreateTopic, a.Topic, k, fmt.Sprintf("create target topic %q on cluster %s: the target refuses %s=%s (%v); not creating it, as without it the copy would not be faithful",
 						a.TargetTopic, s.flow.Target, k, a.Configs[k], refused[k]))
 					return false
 				}
 			}
-			for _, k := range sortedKeys(refused) {
+			for _, k := range slices.Sorted(maps.Keys(refused)) {
 				s.warn(r, IssueConfigRefused, a.Topic, k, fmt.Sprintf("target cluster %s refuses config %s=%s for topic %q (%v); created without it, the target's default applies",
 					s.flow.Target, k, a.Configs[k], a.TargetTopic, refused[k]))
 				delete(cfgs, k)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -246,7 +248,7 @@ func (s *Syncer) configActions(topic, target string, src, dst topicConfigs) []Ac
 	var out []Action
 	want := s.desired(src)
 	have := dst.dynamic()
-	for _, k := range sortedKeys(want) {
+	for _, k := range slices.Sorted(maps.Keys(want)) {
 		v := want[k]
 		old, ok := have[k]
 		if ok && old == v {
@@ -259,7 +261,7 @@ func (s *Syncer) configActions(topic, target string, src, dst topicConfigs) []Ac
 		}
 		out = append(out, a)
 	}
-	for _, k := range sortedKeys(have) {
+	for _, k := range slices.Sorted(maps.Keys(have)) {
 		if _, ok := want[k]; ok || s.Excluded(k) {
 			continue
 		}
@@ -362,12 +364,3 @@ func (s *Syncer) describeConfigs(ctx context.Context, adm *kadm.Client, topics [
 // fresh makes kadm skip its metadata cache (kept up to 5s), so a pass
 // sees topics and partitions created a moment ago, e.g. by the last pass.
 func fresh(ctx context.Context) context.Context { return kadm.WithAuthorizedOps(ctx) }
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
