@@ -27,9 +27,10 @@ func NewRegistry() *prometheus.Registry {
 
 // Server serves /metrics, /healthz, /readyz and, opted in, /debug/pprof/.
 type Server struct {
-	srv *http.Server
-	ln  net.Listener
-	log *slog.Logger
+	srv  *http.Server
+	ln   net.Listener
+	log  *slog.Logger
+	done chan error // receives Serve's outcome once: nil after Close
 }
 
 // Options are the server's address and dependencies.
@@ -75,15 +76,25 @@ func Listen(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http.listen %s: %w (set http.listen to a free address)", o.Addr, err)
 	}
-	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, log: o.Logger.With("component", "http")}
+	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, log: o.Logger.With("component", "http"), done: make(chan error, 1)}
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		err := s.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		} else {
 			s.log.Error("http server stopped", "err", err)
+			err = fmt.Errorf("http server on %s: %w", ln.Addr(), err)
 		}
+		s.done <- err
 	}()
 	s.log.Info("serving metrics and health", "addr", ln.Addr().String(), "pprof", o.Pprof)
 	return s, nil
 }
+
+// Wait blocks until the server stops: nil after Close, the serve error
+// otherwise (a process whose health endpoint died should not keep running
+// unobserved).
+func (s *Server) Wait() error { return <-s.done }
 
 // Addr is the bound address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
