@@ -266,7 +266,7 @@ func TestFailbackQuarantine(t *testing.T) {
 	if q.Found != 100 || q.Duplicates != 0 || q.Mismatched != 0 || q.OutOfOrder != 0 {
 		t.Fatalf("quarantine topic:\n%s", q)
 	}
-	time.Sleep(3 * time.Second) // the restored flow runs
+	inproc.Advanced(t, p, f) // the restored flow runs
 	main := check(t, p.Secondary, prodA.Ledger(), topic, parts)
 	if main.Found != 200 || main.Missing != 100 || main.Duplicates != 0 {
 		t.Fatalf("topic on B: the quarantined tail must not be in it:\n%s", main)

@@ -163,7 +163,7 @@ func TestPlannedFailover(t *testing.T) {
 		if err := more.Produce(inproc.ContextFor(t, time.Minute), 300); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(3 * time.Second)
+		inproc.Advanced(t, p, cfg.Flows[flow])
 		mid := endOffsets(t, p.Secondary, target)
 		cl := testkit.Client(t, p.Secondary)
 		for part, off := range before {
@@ -181,7 +181,7 @@ func TestPlannedFailover(t *testing.T) {
 		if err := more.Produce(inproc.ContextFor(t, time.Minute), 300); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(3 * time.Second)
+		inproc.Advanced(t, p, cfg.Flows[flow])
 		if after := endOffsets(t, p.Secondary, target); fmt.Sprint(after) != fmt.Sprint(mid) {
 			t.Fatalf("replicator wrote the failed-over topic: end offsets %v -> %v", mid, after)
 		}

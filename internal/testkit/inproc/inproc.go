@@ -6,6 +6,7 @@ package inproc
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -13,11 +14,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/godwit/godwit/internal/cluster"
 	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/naming"
 	"github.com/godwit/godwit/internal/offsets"
 	"github.com/godwit/godwit/internal/replicate"
+	"github.com/godwit/godwit/internal/testkit"
 )
 
 // Logger discards unless the test runs with -v.
@@ -74,5 +78,29 @@ func Flow(t testing.TB, cfg *config.Config, flow string) {
 				return
 			}
 		}
+	})
+}
+
+// Advanced waits for a positive sign that a flow's replicator is alive and
+// copying after what the test just produced, for the checks that something
+// must NOT have been copied: two more of the flow's heartbeats (written on
+// the source every second, replicated as <source>.heartbeats) reach the
+// target. A record the replicator should still copy would have had the same
+// time to arrive.
+func Advanced(t *testing.T, p testkit.Pair, f *config.Flow) {
+	t.Helper()
+	hb := naming.For(f).TargetTopic(naming.HeartbeatTopic)
+	sum := func() (n int64) {
+		ends, err := testkit.Admin(t, p.Secondary).ListEndOffsets(ContextFor(t, 30*time.Second), hb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+		return n
+	}
+	from := sum()
+	testkit.Eventually(t, time.Minute, func() (bool, string) {
+		n := sum()
+		return n >= from+2, fmt.Sprintf("%s on the target: %d heartbeats since the produce, want 2 (is the replicator running?)", hb, n-from)
 	})
 }
