@@ -1,48 +1,20 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/failback"
 	"github.com/godwit/godwit/internal/testkit"
-	"github.com/godwit/godwit/internal/workload"
 )
 
 // TestFailbackCLI: usage errors, prefixed flows refused with a remedy,
 // and the JSON contract of a dry run, a run waiting for the switch and a
 // finished failback, through the CLI on kfake.
 func TestFailbackCLI(t *testing.T) {
-	p := testkit.KfakePair(t)
-	topic := testkit.UniqueName(t, "orders")
-	testkit.CreateTopic(t, p.Primary, topic, 2, nil)
-	cfgPath, src, dst := testkit.FlowConfigFile(t, p, "identical", `topics: ["`+topic+`"], slots: 2`, false)
-	flow := src + "->" + dst
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	runFlow(t, ctx, cfg, cfg.Flows[flow])
-	prod := workload.NewProducer(testkit.Client(t, p.Primary, kgo.RecordPartitioner(kgo.ManualPartitioner())), workload.ProducerConfig{Topic: topic, Partitions: 2})
-	if err := prod.Produce(ctx, 100); err != nil {
-		t.Fatal(err)
-	}
-	cli := func(path string, args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		code := runContext(c, append([]string{"-c", path}, args...), &out, &errb)
-		return code, out.String(), errb.String()
-	}
+	fx := newFlowFixture(t, "identical", "")
+	p, topic, cfgPath, flow, ctx, prod := fx.p, fx.topic, fx.cfgPath, fx.flow, fx.ctx, fx.prod
 	if code, _, stderr := cli(cfgPath, "failback"); code != exitUsage || !strings.Contains(stderr, "--flow") {
 		t.Fatalf("failback without --flow: exit %d, %s", code, stderr)
 	}

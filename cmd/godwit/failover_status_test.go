@@ -1,19 +1,11 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/godwit/godwit/internal/config"
-	"github.com/godwit/godwit/internal/testkit"
-	"github.com/godwit/godwit/internal/workload"
 )
 
 // TestFailoverStatusStory: `godwit failover status` tells the flow's whole
@@ -21,31 +13,15 @@ import (
 // failing-back (the failback, its tail counts, what it waits for),
 // restored (both operations in order, the failback's two runs).
 func TestFailoverStatusStory(t *testing.T) {
-	p := testkit.KfakePair(t)
-	topic := testkit.UniqueName(t, "orders")
-	testkit.CreateTopic(t, p.Primary, topic, 2, nil)
-	cfgPath, src, dst := testkit.FlowConfigFile(t, p, "identical", `topics: ["`+topic+`"], slots: 2`, false)
-	flow := src + "->" + dst
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	runFlow(t, ctx, cfg, cfg.Flows[flow])
-	prod := workload.NewProducer(testkit.Client(t, p.Primary, kgo.RecordPartitioner(kgo.ManualPartitioner())), workload.ProducerConfig{Topic: topic, Partitions: 2})
-	if err := prod.Produce(ctx, 100); err != nil {
-		t.Fatal(err)
-	}
+	fx := newFlowFixture(t, "identical", "")
+	topic, cfgPath, flow, src, dst, ctx, prod := fx.topic, fx.cfgPath, fx.flow, fx.src, fx.dst, fx.ctx, fx.prod
 	cli := func(args ...string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if code := runContext(c, append([]string{"-c", cfgPath}, args...), &out, &errb); code != 0 {
-			t.Fatalf("godwit %s: exit %d\n%s\n%s", strings.Join(args, " "), code, out.String(), errb.String())
+		code, out, errb := cli(cfgPath, args...)
+		if code != 0 {
+			t.Fatalf("godwit %s: exit %d\n%s\n%s", strings.Join(args, " "), code, out, errb)
 		}
-		return out.String()
+		return out
 	}
 	// has asserts that every pattern matches a line of out, in order.
 	has := func(stage, out string, patterns ...string) {

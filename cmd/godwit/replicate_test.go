@@ -28,7 +28,9 @@ func TestReplicateRunGroup(t *testing.T) {
 	defer cancel()
 	var stderr testkit.SyncBuffer
 	done := make(chan int, 1)
-	go func() { done <- runContext(ctx, []string{"-c", cfgPath, "replicate", "--log-level", "info"}, io.Discard, &stderr) }()
+	go func() {
+		done <- runContext(ctx, []string{"-c", cfgPath, "replicate", "--log-level", "info"}, io.Discard, &stderr)
+	}()
 
 	addrRE := regexp.MustCompile(`serving metrics and health.*addr=(\S+)`)
 	var addr string
