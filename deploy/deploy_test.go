@@ -142,6 +142,9 @@ func (s *sharedT) Logf(format string, args ...any) {}
 // it.
 func runningReplicator(t *testing.T) *replicator {
 	t.Helper()
+	// Before the Once: a skip inside it would leave the next caller a nil
+	// replicator.
+	testkit.SkipIfShort(t)
 	replOnce.Do(func() { repl, replErr = startReplicator(t) })
 	if replErr != nil {
 		t.Fatal(replErr)

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/godwit/godwit/internal/testkit"
 )
 
 // htmlVoid are the HTML elements without a closing tag.
@@ -65,6 +67,7 @@ func checkHTML(t *testing.T, doc []byte) map[string]int {
 // parses, holds both inline SVG charts and the statement, uses no external
 // asset, and (with Chromium installed) renders to a non-empty screenshot.
 func TestDemo(t *testing.T) {
+	testkit.SkipIfShort(t) // two embedded clusters and a whole drill
 	out := filepath.Join(t.TempDir(), "report")
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
