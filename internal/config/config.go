@@ -88,6 +88,12 @@ type Flow struct {
 	Delivery           string   `yaml:"delivery" json:"delivery"`
 	RefreshInterval    Duration `yaml:"refresh_interval" json:"refresh_interval"`
 	CheckpointInterval Duration `yaml:"checkpoint_interval" json:"checkpoint_interval"`
+	// GroupPositionInterval is how often the checkpoint loop reads the
+	// selected groups' committed offsets from the source (one batched
+	// OffsetFetch per coordinator) and writes the changed checkpoints, so
+	// the target's picture of a group trails its commits by about this
+	// much rather than by checkpoint_interval (docs/offsets.md).
+	GroupPositionInterval Duration `yaml:"group_position_interval" json:"group_position_interval"`
 	// Slots is the number of exactly-once ownership units a flow's
 	// partitions are hashed into. Each slot has one transactional producer
 	// and is owned by one godwit instance at a time, so it bounds the

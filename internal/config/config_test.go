@@ -105,6 +105,17 @@ func TestDefaultsWhenOmitted(t *testing.T) {
 	if f.RefreshInterval.D() != DefaultRefreshInterval || f.CheckpointInterval.D() != DefaultCheckpointInterval {
 		t.Errorf("interval defaults = %v / %v", f.RefreshInterval.D(), f.CheckpointInterval.D())
 	}
+	if f.GroupPositionInterval.D() != DefaultGroupPositionInterval {
+		t.Errorf("group_position_interval default = %v, want %v", f.GroupPositionInterval.D(), DefaultGroupPositionInterval)
+	}
+	// Never longer than checkpoint_interval when that is set shorter.
+	c, err = Parse("d.yaml", []byte(base("    checkpoint_interval: 50ms\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Flows["a->b"].GroupPositionInterval.D(); got != 50*time.Millisecond {
+		t.Errorf("group_position_interval with checkpoint_interval 50ms = %v, want 50ms", got)
+	}
 	if c.HTTP.Listen != DefaultHTTPListen || f.Naming != DefaultNaming || f.Delivery != DefaultDelivery || f.Start != DefaultStart || f.Separator != DefaultSeparator {
 		t.Errorf("string defaults wrong: %+v %+v", c.HTTP, f)
 	}

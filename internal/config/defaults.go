@@ -14,10 +14,13 @@ const (
 	DefaultDelivery           = DeliveryExactlyOnce
 	DefaultRefreshInterval    = 10 * time.Second // MM2: 600 s, MSK Replicator: ~30 s
 	DefaultCheckpointInterval = 1 * time.Second  // MM2: 60 s
-	DefaultHeartbeatInterval  = 1 * time.Second  // MM2: 1 s
-	DefaultSlots              = 16
-	DefaultMaxBatchBytes      = 4 << 20
-	DefaultCommitInterval     = 100 * time.Millisecond
+	// DefaultGroupPositionInterval: group commits reach the target's
+	// checkpoints within about this (MM2: emit.checkpoints.interval, 60 s).
+	DefaultGroupPositionInterval = 100 * time.Millisecond
+	DefaultHeartbeatInterval     = 1 * time.Second // MM2: 1 s
+	DefaultSlots                 = 16
+	DefaultMaxBatchBytes         = 4 << 20
+	DefaultCommitInterval        = 100 * time.Millisecond
 	// DefaultMemoryBudget favours a cross-region link over the smallest
 	// footprint: with 16 slots a partition gets about 1 MiB of fetch per
 	// round trip (~14 MB/s at 70 ms RTT; 32MiB would give 256 KiB, ~3.7
@@ -117,6 +120,9 @@ func (f *Flow) applyDefaults() {
 	}
 	if f.CheckpointInterval == 0 {
 		f.CheckpointInterval = Duration(DefaultCheckpointInterval)
+	}
+	if f.GroupPositionInterval == 0 {
+		f.GroupPositionInterval = Duration(min(DefaultGroupPositionInterval, f.CheckpointInterval.D()))
 	}
 	if f.HeartbeatInterval == 0 {
 		f.HeartbeatInterval = Duration(DefaultHeartbeatInterval)

@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // Metrics are the checkpoint loop's Prometheus series (label flow on all).
 type Metrics struct {
 	CheckpointAge       *prometheus.GaugeVec
+	PositionAge         *prometheus.GaugeVec
 	Checkpoints         *prometheus.CounterVec
 	TranslationFailures *prometheus.CounterVec
 	GroupsSynced        *prometheus.CounterVec
@@ -20,6 +21,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		CheckpointAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "godwit_checkpoint_age_seconds",
 			Help: "Seconds since a group's checkpoints were last confirmed current (translated and written to the target's checkpoints topic).",
+		}, []string{"flow", "group"}),
+		PositionAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "godwit_group_position_age_seconds",
+			Help: "Age of the newest source commit of a group known on the target: seconds since the checkpoint loop last read the group's committed offsets from the source and stored them in the target's checkpoints topic. An unplanned failover replays what the group committed in that time.",
 		}, []string{"flow", "group"}),
 		Checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "godwit_checkpoints_written_total", Help: "Checkpoint records written to the target's checkpoints topic.",
@@ -46,7 +51,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "godwit_checkpoint_errors_total", Help: "Checkpoint loop passes that failed, by stage.",
 		}, []string{"flow", "stage"}),
 	}
-	for _, c := range []prometheus.Collector{m.CheckpointAge, m.Checkpoints, m.TranslationFailures, m.GroupsSynced, m.GroupsSkipped, m.Unreplicated, m.Untranslatable, m.Errors} {
+	for _, c := range []prometheus.Collector{m.CheckpointAge, m.PositionAge, m.Checkpoints, m.TranslationFailures, m.GroupsSynced, m.GroupsSkipped, m.Unreplicated, m.Untranslatable, m.Errors} {
 		reg.MustRegister(c)
 	}
 	return m

@@ -57,9 +57,21 @@ type Syncer struct {
 	skipped    map[string]bool           // groups skipped as active (logged once)
 	groups     *kafkautil.GroupInspector // target groups, both protocols
 	loaded     bool
-	lastPrune  time.Time
-	lastErr    string
-	lastErrLog time.Time
+	listed     bool // a full pass listed the groups
+	posTopic   string
+	groupNames []string          // selected source groups, from the last full pass
+	failedOver func(string) bool // topics failed over, from the last full pass
+	starts     kadm.ListedOffsets
+	// rewound: partitions whose source group rewound since the last
+	// group sync. A follow pass records the rewind in the checkpoint
+	// state; the next full pass's sync must still honour it.
+	rewound map[ckKey]bool
+	// confirmedAt is the observation time of the last pass that wrote
+	// every selected group's position to the target.
+	confirmedAt time.Time
+	lastPrune   time.Time
+	lastErr     string
+	lastErrLog  time.Time
 }
 
 type ckKey struct {
@@ -90,9 +102,10 @@ func NewSyncer(o Options) *Syncer {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Syncer{
-		o: o, m: o.Metrics, topic: CheckpointsTopic(o.Flow.Source),
+		o: o, m: o.Metrics, topic: CheckpointsTopic(o.Flow.Source), posTopic: PositionsTopic(o.Flow),
 		log:   o.Logger.With("component", "offsets", "flow", o.Flow.Name),
 		state: map[ckKey]ckState{}, lastOK: map[string]time.Time{}, skipped: map[string]bool{},
+		rewound: map[ckKey]bool{},
 	}
 }
 
@@ -129,8 +142,9 @@ func (s *Syncer) Run(ctx context.Context) error {
 		return err
 	}
 	defer s.Close()
-	t := time.NewTicker(s.o.Flow.CheckpointInterval.D())
+	t := time.NewTicker(followInterval(s.o.Flow))
 	defer t.Stop()
+	var lastFull time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -138,11 +152,29 @@ func (s *Syncer) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		if s.o.Active != nil && !s.o.Active() {
+			lastFull = time.Time{}
 			continue
 		}
+		// Follow passes every group_position_interval, a full pass
+		// every checkpoint_interval. A slow pass delays the next one
+		// (the ticker drops ticks) rather than piling passes up.
+		full := s.o.Now().Sub(lastFull) >= s.o.Flow.CheckpointInterval.D()
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second+s.o.Flow.CheckpointInterval.D())
-		_, err := s.Pass(pctx)
+		var err error
+		if full {
+			_, err = s.Pass(pctx)
+			if err == nil {
+				lastFull = s.o.Now()
+			}
+		} else {
+			_, err = s.FollowPass(pctx)
+		}
 		cancel()
+		// Ages grow while passes fail (the source is gone): the
+		// alert on them must fire, not freeze at the last success.
+		s.mu.Lock()
+		s.reportAges(s.o.Now())
+		s.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
 			s.reportErr(err)
 		} else if err == nil && s.lastErr != "" {
@@ -170,8 +202,20 @@ type PassReport struct {
 	SkippedActive  []string // groups skipped: active on the target
 }
 
-// Pass runs one checkpoint pass.
-func (s *Syncer) Pass(ctx context.Context) (*PassReport, error) {
+// Pass runs one full checkpoint pass: it lists the source groups, reads
+// the failover journal and the target log starts, writes changed
+// checkpoints (and unchanged ones every 30 s), syncs idle target groups
+// and prunes the offset map.
+func (s *Syncer) Pass(ctx context.Context) (*PassReport, error) { return s.pass(ctx, true) }
+
+// FollowPass follows the groups' commits between full passes: it reads
+// the committed offsets of the groups the last full pass listed (one
+// batched OffsetFetch per coordinator), translates them with the current
+// offset map and writes the checkpoints that changed, plus the
+// confirmation record. It does a full pass if none ran yet.
+func (s *Syncer) FollowPass(ctx context.Context) (*PassReport, error) { return s.pass(ctx, false) }
+
+func (s *Syncer) pass(ctx context.Context, full bool) (*PassReport, error) {
 	if err := s.init(); err != nil {
 		return nil, err
 	}
@@ -179,59 +223,58 @@ func (s *Syncer) Pass(ctx context.Context) (*PassReport, error) {
 	defer s.mu.Unlock()
 	flow := s.o.Flow.Name
 	if !s.loaded {
-		if err := s.ensureTopic(ctx); err != nil {
-			s.m.Errors.WithLabelValues(flow, "checkpoints_topic").Inc()
+		if err := s.load(ctx); err != nil {
 			return nil, err
 		}
-		cks, err := ReadCheckpoints(ctx, s.dst, s.topic)
-		if err != nil {
-			s.m.Errors.WithLabelValues(flow, "checkpoints_topic").Inc()
-			return nil, err
-		}
-		for _, c := range cks {
-			s.state[ckKey{c.Group, c.Topic, c.Partition}] = ckState{c.Upstream, c.Downstream, c.Written}
-		}
-		s.loaded = true
 	}
+	full = full || !s.listed
 	if err := s.store.Refresh(ctx); err != nil {
 		s.m.Errors.WithLabelValues(flow, "offset_map").Inc()
 		return nil, cluster.Explain(s.o.Target, fmt.Errorf("flow %s: read offset map: %w", flow, err))
 	}
-	groups, err := SourceGroups(ctx, s.srcAdm, s.o.Flow)
+	if full {
+		groups, err := SourceGroups(ctx, s.srcAdm, s.o.Flow)
+		if err != nil {
+			s.m.Errors.WithLabelValues(flow, "source").Inc()
+			return nil, cluster.Explain(s.o.Source, err)
+		}
+		// Failed-over topics belong to the target now: their groups
+		// were moved by godwit failover and consumers run there, so
+		// the source's offsets must not be synced over them any more.
+		state, err := journal.ReadFlowState(ctx, s.dst, s.o.Flow)
+		if err != nil {
+			s.m.Errors.WithLabelValues(flow, "journal").Inc()
+			return nil, cluster.Explain(s.o.Target, fmt.Errorf("flow %s: read failover journal: %w", flow, err))
+		}
+		s.groupNames, s.failedOver, s.listed = groups, state.FailedOver, true
+	}
+	// The observation time: every commit read below happened before it.
+	observed := s.o.Now()
+	committed, err := FetchGroupOffsets(ctx, s.srcAdm, s.groupNames)
 	if err != nil {
 		s.m.Errors.WithLabelValues(flow, "source").Inc()
 		return nil, cluster.Explain(s.o.Source, err)
-	}
-	committed, err := FetchGroupOffsets(ctx, s.srcAdm, groups)
-	if err != nil {
-		s.m.Errors.WithLabelValues(flow, "source").Inc()
-		return nil, cluster.Explain(s.o.Source, err)
-	}
-	// Failed-over topics belong to the target now: their groups were
-	// moved by godwit failover and consumers run there, so the source's
-	// offsets must not be synced over them any more.
-	state, err := journal.ReadFlowState(ctx, s.dst, s.o.Flow)
-	if err != nil {
-		s.m.Errors.WithLabelValues(flow, "journal").Inc()
-		return nil, cluster.Explain(s.o.Target, fmt.Errorf("flow %s: read failover journal: %w", flow, err))
 	}
 	for _, offs := range committed {
 		for tp := range offs {
-			if state.FailedOver(tp.Topic) {
+			if s.failedOver(tp.Topic) {
 				delete(offs, tp)
 			}
 		}
 	}
-	var all []TP
-	for _, offs := range committed {
-		for tp := range offs {
-			all = append(all, tp)
+	if full || s.starts == nil || s.newPartitions(committed) {
+		var all []TP
+		for _, offs := range committed {
+			for tp := range offs {
+				all = append(all, tp)
+			}
 		}
-	}
-	starts, err := s.store.TargetStarts(ctx, all)
-	if err != nil {
-		s.m.Errors.WithLabelValues(flow, "target").Inc()
-		return nil, cluster.Explain(s.o.Target, err)
+		starts, err := s.store.TargetStarts(ctx, all)
+		if err != nil {
+			s.m.Errors.WithLabelValues(flow, "target").Inc()
+			return nil, cluster.Explain(s.o.Target, err)
+		}
+		s.starts = starts
 	}
 	now := s.o.Now()
 	rep := &PassReport{Groups: map[string][]Result{}, Untranslatable: map[string][]Untranslatable{}}
@@ -239,7 +282,7 @@ func (s *Syncer) Pass(ctx context.Context) (*PassReport, error) {
 	pending := map[ckKey]ckState{}
 	rewound := map[ckKey]bool{}
 	for _, g := range sortedKeys(committed) {
-		res, bad := s.store.Translate(committed[g], starts)
+		res, bad := s.store.Translate(committed[g], s.starts)
 		var unrepl int64
 		for i := range res {
 			r := &res[i]
@@ -254,15 +297,20 @@ func (s *Syncer) Pass(ctx context.Context) (*PassReport, error) {
 				r.TargetOffset = prev.downstream
 			}
 			unrepl += r.Unreplicated
-			if had && prev.upstream == r.SourceOffset && prev.downstream == r.TargetOffset && now.Sub(prev.written) < rewriteEvery {
+			if had && prev.upstream == r.SourceOffset && prev.downstream == r.TargetOffset && (!full || now.Sub(prev.written) < rewriteEvery) {
 				continue
 			}
 			c := Checkpoint{Group: g, Topic: r.TargetTopic, Partition: r.Partition, Upstream: r.SourceOffset, Downstream: r.TargetOffset, Metadata: r.Metadata}
-			recs = append(recs, &kgo.Record{Topic: s.topic, Partition: 0, Key: c.Key(), Value: c.Value(), Timestamp: now})
-			pending[k] = ckState{r.SourceOffset, r.TargetOffset, now}
+			// The record's time stamp is when the commit was read
+			// from the source: the failover reports the age of the
+			// position it resumes a group from.
+			recs = append(recs, &kgo.Record{Topic: s.topic, Partition: 0, Key: c.Key(), Value: c.Value(), Timestamp: observed})
+			pending[k] = ckState{r.SourceOffset, r.TargetOffset, observed}
 		}
-		for _, b := range bad {
-			s.m.TranslationFailures.WithLabelValues(flow, failureReason(b.Reason)).Inc()
+		if full {
+			for _, b := range bad {
+				s.m.TranslationFailures.WithLabelValues(flow, failureReason(b.Reason)).Inc()
+			}
 		}
 		s.m.Unreplicated.WithLabelValues(flow, g).Set(float64(unrepl))
 		s.m.Untranslatable.WithLabelValues(flow, g).Set(float64(len(bad)))
@@ -273,29 +321,39 @@ func (s *Syncer) Pass(ctx context.Context) (*PassReport, error) {
 			rep.Untranslatable[g] = bad
 		}
 	}
-	if len(recs) > 0 {
-		if err := s.dst.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			s.m.Errors.WithLabelValues(flow, "write").Inc()
-			return rep, cluster.Explain(s.o.Target, fmt.Errorf("flow %s: write checkpoints to %s: %w", flow, s.topic, err))
-		}
-		s.m.Checkpoints.WithLabelValues(flow).Add(float64(len(recs)))
-		rep.Written = len(recs)
+	// The confirmation: every selected group's position on the target
+	// was current at the observation time. Written with the changed
+	// checkpoints, after them, so a reader that sees it sees them.
+	recs = append(recs, confirmationRecord(s.posTopic, observed, len(committed)))
+	if err := s.dst.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		s.m.Errors.WithLabelValues(flow, "write").Inc()
+		return rep, cluster.Explain(s.o.Target, fmt.Errorf("flow %s: write checkpoints to %s: %w", flow, s.topic, err))
 	}
+	s.m.Checkpoints.WithLabelValues(flow).Add(float64(len(recs) - 1))
+	rep.Written = len(recs) - 1
 	for k, st := range pending {
 		s.state[k] = st
 	}
-	for g := range rep.Groups {
-		s.lastOK[g] = now
+	for k := range rewound {
+		s.rewound[k] = true
 	}
-	for g, at := range s.lastOK {
-		s.m.CheckpointAge.WithLabelValues(flow, g).Set(now.Sub(at).Seconds())
+	for g := range rep.Groups {
+		s.lastOK[g] = observed
+	}
+	s.confirmedAt = observed
+	s.reportAges(now)
+	if !full {
+		return rep, nil
 	}
 	if s.o.Flow.SyncGroupOffsets == nil || *s.o.Flow.SyncGroupOffsets {
-		if err := s.syncGroups(ctx, rep, rewound); err != nil {
+		if err := s.syncGroups(ctx, rep, s.rewound); err != nil {
 			s.m.Errors.WithLabelValues(flow, "group_sync").Inc()
 			return rep, cluster.Explain(s.o.Target, err)
 		}
 	}
+	// A rewind is honoured by the first group sync after it (a target
+	// group active then keeps its position), as when every pass synced.
+	clear(s.rewound)
 	if now.Sub(s.lastPrune) >= pruneEvery {
 		s.lastPrune = now
 		if n, err := s.store.Prune(ctx, s.dst); err != nil {
@@ -306,6 +364,53 @@ func (s *Syncer) Pass(ctx context.Context) (*PassReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// load creates the checkpoints and positions topics if needed and reads
+// the last checkpoints back (monotonic across restarts).
+func (s *Syncer) load(ctx context.Context) error {
+	flow := s.o.Flow.Name
+	if err := s.ensureTopics(ctx); err != nil {
+		s.m.Errors.WithLabelValues(flow, "checkpoints_topic").Inc()
+		return err
+	}
+	cks, err := ReadCheckpoints(ctx, s.dst, s.topic)
+	if err != nil {
+		s.m.Errors.WithLabelValues(flow, "checkpoints_topic").Inc()
+		return err
+	}
+	for _, c := range cks {
+		s.state[ckKey{c.Group, c.Topic, c.Partition}] = ckState{c.Upstream, c.Downstream, c.Written}
+	}
+	s.loaded = true
+	return nil
+}
+
+// newPartitions says whether committed has a partition the cached target
+// log starts do not cover (a group started on a new partition).
+func (s *Syncer) newPartitions(committed map[string]map[TP]Committed) bool {
+	for _, offs := range committed {
+		for tp := range offs {
+			p, ok := s.store.Progress(tp)
+			if !ok {
+				continue
+			}
+			if _, ok := s.starts.Lookup(p.TargetTopic, tp.Partition); !ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// reportAges sets the age gauges of every group the loop has
+// checkpointed (s.mu held).
+func (s *Syncer) reportAges(now time.Time) {
+	for g, at := range s.lastOK {
+		age := now.Sub(at).Seconds()
+		s.m.CheckpointAge.WithLabelValues(s.o.Flow.Name, g).Set(age)
+		s.m.PositionAge.WithLabelValues(s.o.Flow.Name, g).Set(age)
+	}
 }
 
 func failureReason(reason string) string {
@@ -394,24 +499,27 @@ func (s *Syncer) syncGroups(ctx context.Context, rep *PassReport, rewound map[ck
 	return nil
 }
 
-// ensureTopic creates the checkpoints topic on the target (one partition,
-// compacted, as MirrorMaker 2 does) if it is missing.
-func (s *Syncer) ensureTopic(ctx context.Context) error {
-	details, err := s.dstAdm.ListTopics(ctx, s.topic)
+// ensureTopics creates the checkpoints topic on the target (one
+// partition, compacted, as MirrorMaker 2 does) and godwit's positions
+// topic if they are missing.
+func (s *Syncer) ensureTopics(ctx context.Context) error {
+	details, err := s.dstAdm.ListTopics(ctx, s.topic, s.posTopic)
 	if err != nil {
 		return cluster.Explain(s.o.Target, fmt.Errorf("describe checkpoints topic %q: %w", s.topic, err))
 	}
-	if d, ok := details[s.topic]; ok && d.Err == nil {
-		return nil
+	for _, t := range []string{s.topic, s.posTopic} {
+		if d, ok := details[t]; ok && d.Err == nil {
+			continue
+		}
+		resp, err := s.dstAdm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, t)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return cluster.Explain(s.o.Target, fmt.Errorf("create topic %q: %w", t, err))
+		}
+		s.log.Info("created topic", "topic", t)
 	}
-	resp, err := s.dstAdm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, s.topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return cluster.Explain(s.o.Target, fmt.Errorf("create checkpoints topic %q: %w", s.topic, err))
-	}
-	s.log.Info("created checkpoints topic", "topic", s.topic)
 	return nil
 }
 
