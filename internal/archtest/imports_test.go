@@ -17,6 +17,7 @@ const module = "github.com/godwit/godwit/"
 // only what lies below them. A new package needs a row here and there.
 var layers = map[string]int{
 	// Foundations: no godwit package below them.
+	"internal/bandwidth": 0,
 	"internal/config":    0,
 	"internal/connect":   0,
 	"internal/cost":      0,
