@@ -46,7 +46,7 @@ func New(bytesPerSecond int64, tiers int, now func() time.Time) *Limiter {
 		now = time.Now
 	}
 	tiers = max(tiers, 1)
-	rate := float64(bytesPerSecond)
+	rate := float64(max(bytesPerSecond, 1))
 	// A quarter second of traffic: enough that the producer's requests
 	// pipeline, small enough that the rate holds over a few seconds.
 	burst := max(rate/4, minBurst)
@@ -59,7 +59,23 @@ func New(bytesPerSecond int64, tiers int, now func() time.Time) *Limiter {
 }
 
 // BytesPerSecond is the limit.
-func (l *Limiter) BytesPerSecond() int64 { return int64(l.rate) }
+func (l *Limiter) BytesPerSecond() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int64(l.rate)
+}
+
+// SetRate changes the limit (an instance's share of a flow's cap follows
+// the slots it owns); the allowance keeps what was earned at the old rate.
+func (l *Limiter) SetRate(bytesPerSecond int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refill()
+	l.rate = float64(max(bytesPerSecond, 1))
+	l.burst = max(l.rate/4, minBurst)
+	l.tokens = min(l.tokens, l.burst)
+	l.broadcast() // waiters recompute their delay
+}
 
 // Debit charges n bytes written to the target.
 func (l *Limiter) Debit(n int) {

@@ -127,6 +127,12 @@ type Flow struct {
 	// process whatever the backlog; smaller budgets mean smaller
 	// fetches, which cost throughput over high-latency links.
 	MemoryBudget ByteSize `yaml:"memory_budget" json:"memory_budget"`
+	// MaxBytesPerSecond caps the bytes per second the flow writes to the
+	// target brokers, after compression, summed over its instances: each
+	// takes the share of the slots it owns (bandwidth.go); 0: no cap.
+	MaxBytesPerSecond ByteSize `yaml:"max_bytes_per_second" json:"max_bytes_per_second,omitempty"`
+	// Tiers rank the flow's topics by criticality under the cap.
+	Tiers []Tier `yaml:"tiers" json:"tiers,omitempty"`
 	// Schemas syncs Schema Registry subjects along with the data
 	// (schemas.go).
 	Schemas *Schemas `yaml:"schemas" json:"schemas"`

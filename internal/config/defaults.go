@@ -97,6 +97,9 @@ func (f *Flow) applyDefaults() {
 	if f.GroupsExclude == nil {
 		f.GroupsExclude = append([]string(nil), DefaultGroupsExclude...)
 	}
+	if f.Tiers == nil {
+		f.Tiers = []Tier{}
+	}
 	if f.TopicsExclude == nil {
 		f.TopicsExclude = []string{}
 	}

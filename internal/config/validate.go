@@ -115,6 +115,9 @@ func (f *Flow) compile(loc *locator, p string) error {
 	if f.MaxBatchBytes < 1024 {
 		return loc.errorf(p+".max_batch_bytes", "max_batch_bytes must be at least 1024, got %d", f.MaxBatchBytes)
 	}
+	if err := f.compileBandwidth(loc, p); err != nil {
+		return err
+	}
 	if need := ByteSize(f.Slots) * MinSlotMemory; f.MemoryBudget < need {
 		return loc.errorf(p+".memory_budget", "memory_budget %s gives each of the %d slots less than %s; set it to at least %s or lower slots", f.MemoryBudget, f.Slots, MinSlotMemory, need)
 	}
