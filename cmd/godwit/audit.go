@@ -22,6 +22,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 		profile string
 		window  time.Duration
 		timeout time.Duration
+		standby time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "audit",
@@ -30,7 +31,8 @@ func newAuditCmd(g *globals) *cobra.Command {
 topic on the target with the source's partitions, config drift, target
 retention, ACL drift by principal, consumer groups without a fresh
 checkpoint, replication lag and heartbeat freshness against rpo_objective,
-target brokers and free disk, godwit's internal topics, cutover hook and
+target brokers and free disk, what a shorter standby retention would save
+(--standby-retention), godwit's internal topics, cutover hook and
 drill age. --profile msk-replicator adds MSK Replicator's limits (750 topics,
 10 MB records, 1 GB/s per replicator), computed from the clusters.
 Every check prints its evidence and, when it did not pass, what to do.
@@ -53,6 +55,9 @@ Changes nothing. Exits 1 if any check failed, 0 otherwise. See docs/audit.md.`,
 			if timeout <= 0 {
 				return usagef("--timeout %v: it must be positive", timeout)
 			}
+			if standby <= 0 {
+				return usagef("--standby-retention %v: it must be positive, e.g. 24h", standby)
+			}
 			cfg, sel, err := g.loadFlows(flows)
 			if err != nil {
 				return err
@@ -61,7 +66,7 @@ Changes nothing. Exits 1 if any check failed, 0 otherwise. See docs/audit.md.`,
 			defer cancel()
 			rep, err := audit.Run(ctx, audit.Options{
 				Config: cfg, Flows: sel, Profile: profile, Logger: g.logger(),
-				Now: time.Now, PingTimeout: timeout, ThroughputWindow: window,
+				Now: time.Now, PingTimeout: timeout, ThroughputWindow: window, StandbyRetention: standby,
 			})
 			if err != nil {
 				return err
@@ -84,6 +89,7 @@ Changes nothing. Exits 1 if any check failed, 0 otherwise. See docs/audit.md.`,
 	fl.StringArrayVar(&flows, "flow", nil, "flow to audit (quoted: --flow 'A->B'); repeatable; default all enabled flows")
 	fl.StringVar(&profile, "profile", "", "add a product's limits: msk-replicator")
 	fl.DurationVar(&window, "window", 10*time.Second, "with --profile msk-replicator: time between the two log-size samples that measure throughput")
+	fl.DurationVar(&standby, "standby-retention", audit.DefaultStandbyRetention, "the shorter standby retention topics.standby_retention prices (what it would free, and what it costs)")
 	fl.DurationVar(&timeout, "timeout", 10*time.Second, "how long each cluster may take to answer the reachability check")
 	return cmd
 }

@@ -108,6 +108,10 @@ type Options struct {
 	// partition the schema parity check reads (default
 	// DefaultSchemaRecords).
 	SchemaRecords int
+	// StandbyRetention is the shorter standby retention the
+	// topics.standby_retention report prices (default
+	// DefaultStandbyRetention).
+	StandbyRetention time.Duration
 }
 
 // ErrProfile is returned for an unknown profile.
@@ -134,6 +138,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if o.PingTimeout <= 0 {
 		o.PingTimeout = 10 * time.Second
+	}
+	if o.StandbyRetention <= 0 {
+		o.StandbyRetention = DefaultStandbyRetention
 	}
 	if o.ThroughputWindow <= 0 {
 		o.ThroughputWindow = 10 * time.Second

@@ -102,6 +102,7 @@ func (fa *flowAudit) run(ctx context.Context) []Check {
 		{IDTopicsPresent, "every selected source topic exists on the target with the same partition count", true, true, fa.topicsPresent},
 		{IDConfigDrift, "target topic configs follow the source (excluded configs left out)", true, true, fa.configDrift},
 		{IDRetention, "target retention is at least the source's", true, true, fa.retention},
+		{IDStandbyRetention, "what the standby stores and what a shorter standby retention would save", true, true, fa.standbyRetention},
 		{IDACLDrift, "the target grants what the source grants (ACLs the flow copies)", true, true, fa.acls},
 		{IDGroups, "consumer groups with offsets on replicated topics have a fresh checkpoint", true, true, fa.groups},
 		{IDLag, "replication lag is within rpo_objective", false, true, fa.lag},
