@@ -38,26 +38,14 @@ type standbyTopic struct {
 // with what the operator gives up for it.
 func (fa *flowAudit) standbyRetention(ctx context.Context) Check {
 	shorter := fa.o.StandbyRetention
-	var srcNames, dstNames []string
-	dstOf := map[string]string{}
-	for _, t := range fa.plan.Topics {
-		if t.TargetPartitions > 0 {
-			srcNames = append(srcNames, t.Topic)
-			dstNames = append(dstNames, t.TargetTopic)
-			dstOf[t.Topic] = t.TargetTopic
+	rt, fail := fa.replicatedConfigs(ctx, Warn)
+	if fail != nil {
+		if fail.Status == Warn {
+			fail.Evidence = "unknown: " + fail.Evidence
 		}
+		return *fail
 	}
-	if len(srcNames) == 0 {
-		return Check{Status: Pass, Evidence: "no replicated topic exists on the target yet (see " + IDTopicsPresent + ")"}
-	}
-	srcCfg, err := effectiveConfigs(ctx, fa.sadm, srcNames)
-	if err != nil {
-		return Check{Status: Warn, Evidence: fmt.Sprintf("unknown: describe source topic configs on cluster %s: %v", fa.f.Source, err), Remedy: "grant DescribeConfigs on the topics (docs/security.md)"}
-	}
-	dstCfg, err := effectiveConfigs(ctx, fa.dadm, dstNames)
-	if err != nil {
-		return Check{Status: Warn, Evidence: fmt.Sprintf("unknown: describe target topic configs on cluster %s: %v", fa.f.Target, err), Remedy: "grant DescribeConfigs on the topics (docs/security.md)"}
-	}
+	srcNames, dstNames, dstOf, srcCfg, dstCfg := rt.srcNames, rt.dstNames, rt.dstOf, rt.srcCfg, rt.dstCfg
 	md, err := fa.dadm.Metadata(ctx, dstNames...)
 	if err != nil {
 		return Check{Status: Warn, Evidence: fmt.Sprintf("unknown: metadata of cluster %s: %v", fa.f.Target, err), Remedy: "grant Describe on the target topics (docs/security.md)"}

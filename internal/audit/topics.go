@@ -139,26 +139,11 @@ func orDefault(v *string) string {
 // retention: the target must keep data at least as long (and as much) as
 // the source, or a failover loses history consumers may still need.
 func (fa *flowAudit) retention(ctx context.Context) Check {
-	var srcNames, dstNames []string
-	dstOf := map[string]string{}
-	for _, t := range fa.plan.Topics {
-		if t.TargetPartitions > 0 {
-			srcNames = append(srcNames, t.Topic)
-			dstNames = append(dstNames, t.TargetTopic)
-			dstOf[t.Topic] = t.TargetTopic
-		}
+	rt, fail := fa.replicatedConfigs(ctx, Fail)
+	if fail != nil {
+		return *fail
 	}
-	if len(srcNames) == 0 {
-		return Check{Status: Pass, Evidence: "no replicated topic exists on the target yet (see " + IDTopicsPresent + ")"}
-	}
-	srcCfg, err := effectiveConfigs(ctx, fa.sadm, srcNames)
-	if err != nil {
-		return Check{Status: Fail, Evidence: fmt.Sprintf("describe source topic configs on cluster %s: %v", fa.f.Source, err), Remedy: "grant DescribeConfigs on the topics (docs/security.md)"}
-	}
-	dstCfg, err := effectiveConfigs(ctx, fa.dadm, dstNames)
-	if err != nil {
-		return Check{Status: Fail, Evidence: fmt.Sprintf("describe target topic configs on cluster %s: %v", fa.f.Target, err), Remedy: "grant DescribeConfigs on the topics (docs/security.md)"}
-	}
+	srcNames, dstOf, srcCfg, dstCfg := rt.srcNames, rt.dstOf, rt.srcCfg, rt.dstCfg
 	type short struct {
 		TargetTopic string `json:"target_topic"`
 		Key         string `json:"key"`
@@ -195,6 +180,38 @@ func (fa *flowAudit) retention(ctx context.Context) Check {
 	c.Status = Pass
 	c.Evidence = fmt.Sprintf("retention.ms and retention.bytes on the target are at least the source's on all %s (compacted-only topics skipped)", plural(checked, "topic", "topics"))
 	return c
+}
+
+// replicatedTopics are the flow's topics that exist on the target, with
+// the effective configs on both sides.
+type replicatedTopics struct {
+	srcNames, dstNames []string
+	dstOf              map[string]string // source topic -> target topic
+	srcCfg, dstCfg     map[string]map[string]string
+}
+
+// replicatedConfigs reads them; a check with status failStatus is returned
+// when there are none yet or the configs cannot be read.
+func (fa *flowAudit) replicatedConfigs(ctx context.Context, failStatus string) (*replicatedTopics, *Check) {
+	rt := &replicatedTopics{dstOf: map[string]string{}}
+	for _, t := range fa.plan.Topics {
+		if t.TargetPartitions > 0 {
+			rt.srcNames = append(rt.srcNames, t.Topic)
+			rt.dstNames = append(rt.dstNames, t.TargetTopic)
+			rt.dstOf[t.Topic] = t.TargetTopic
+		}
+	}
+	if len(rt.srcNames) == 0 {
+		return nil, &Check{Status: Pass, Evidence: "no replicated topic exists on the target yet (see " + IDTopicsPresent + ")"}
+	}
+	var err error
+	if rt.srcCfg, err = effectiveConfigs(ctx, fa.sadm, rt.srcNames); err != nil {
+		return nil, &Check{Status: failStatus, Evidence: fmt.Sprintf("describe source topic configs on cluster %s: %v", fa.f.Source, err), Remedy: "grant DescribeConfigs on the topics (docs/security.md)"}
+	}
+	if rt.dstCfg, err = effectiveConfigs(ctx, fa.dadm, rt.dstNames); err != nil {
+		return nil, &Check{Status: failStatus, Evidence: fmt.Sprintf("describe target topic configs on cluster %s: %v", fa.f.Target, err), Remedy: "grant DescribeConfigs on the topics (docs/security.md)"}
+	}
+	return rt, nil
 }
 
 // lessRetention reports whether retention value a keeps less than b
