@@ -45,6 +45,7 @@ var layers = map[string]int{
 	"internal/failover": 5,
 	"internal/failback": 5,
 	"internal/audit":    5,
+	"internal/adopt":    5,
 	"internal/drill":    6,
 	// Runs the engines inside tests (imports replicate and offsets).
 	"internal/testkit/inproc": 5,

@@ -44,7 +44,7 @@ var mm2Reasons = map[string]string{
 	"config.storage.replication.factor":                   reasonConnectStorage,
 	"offset.storage.partitions":                           reasonConnectStorage,
 	"status.storage.partitions":                           reasonConnectStorage,
-	"offset.storage.topic":                                reasonConnectStorage + "; when taking over from MM2, pass this topic to godwit adopt-mm2 --connect-offsets-topic",
+	"offset.storage.topic":                                reasonConnectStorage + "; godwit adopt-mm2 finds where MM2 stopped from its offset syncs and the remote topics, not from Connect's offsets",
 	"config.storage.topic":                                reasonConnectStorage,
 	"status.storage.topic":                                reasonConnectStorage,
 	"group.id":                                            reasonConnectWorker,

@@ -231,6 +231,12 @@ func SlotTransactionalID(f *config.Flow, n int) string {
 	return "godwit-" + f.Source + "-" + f.Target + "-slot-" + strconv.Itoa(n)
 }
 
+// AdoptTransactionalID is the transactional id of godwit adopt-mm2's one
+// transaction (starting progress, offset map, adoption records).
+func AdoptTransactionalID(f *config.Flow) string {
+	return "godwit-" + f.Source + "-" + f.Target + "-adopt"
+}
+
 // AdoptedTopic holds, per source partition, where godwit adopt-mm2 took
 // over from MirrorMaker 2 (flowstate.Adoption).
 func AdoptedTopic(f *config.Flow) string {
