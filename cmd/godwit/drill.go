@@ -61,10 +61,7 @@ scenario has a connect block).`,
 			if err != nil {
 				return err
 			}
-			data, err := os.ReadFile(g.configPath)
-			if err != nil {
-				return usageError{err}
-			}
+			data := orig.Raw()
 			sc, err := drillreport.LoadScenario(scenarioPath)
 			if err != nil {
 				return usageError{err}

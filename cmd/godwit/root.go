@@ -38,6 +38,10 @@ type globals struct {
 	logLevel   string
 	stdout     io.Writer
 	stderr     io.Writer
+	// stdin is read for -c - ; ctx ends on SIGINT/SIGTERM, also while
+	// the config loads.
+	stdin io.Reader
+	ctx   context.Context
 }
 
 func (g *globals) logger() *slog.Logger {
@@ -51,9 +55,13 @@ func (g *globals) logger() *slog.Logger {
 // loadConfig loads -c/--config; a problem with it is a usage error.
 func (g *globals) loadConfig() (*config.Config, error) {
 	if g.configPath == "" {
-		return nil, usagef("no config file: pass -c/--config FILE (godwit sandbox --write-config FILE writes one)")
+		return nil, usagef("no config file: pass -c/--config FILE, or -c - for standard input (godwit sandbox --write-config FILE writes one)")
 	}
-	c, err := config.Load(g.configPath)
+	ctx := g.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c, err := config.LoadContext(ctx, g.configPath, g.stdin)
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -107,7 +115,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	root.SetErr(g.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
-	pf.StringVarP(&g.configPath, "config", "c", "", "config file (YAML)")
+	pf.StringVarP(&g.configPath, "config", "c", "", "config file (YAML), - for standard input")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	for _, add := range commands {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/godwit/godwit/internal/config"
 )
@@ -13,7 +14,7 @@ import (
 // wraps it with signal handling, tests call it with a cancellable context.
 // It returns the process exit code.
 func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr}
+	g := &globals{stdout: stdout, stderr: stderr, stdin: os.Stdin, ctx: ctx}
 	root := newRootCmd(g)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

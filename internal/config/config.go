@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -49,6 +48,9 @@ type Config struct {
 
 	// path is the file the config was read from, for error messages.
 	path string
+	// raw is the YAML it was parsed from, for commands that derive a
+	// config from it (drill, failback): the file may be stdin.
+	raw []byte
 }
 
 // Cluster is one Kafka cluster, named by its alias (the map key).
@@ -219,6 +221,9 @@ func matchAny(res []*regexp.Regexp, s string) bool {
 // Path is the file the config was loaded from ("" when built in code).
 func (c *Config) Path() string { return c.path }
 
+// Raw is the YAML the config was parsed from (nil when built in code).
+func (c *Config) Raw() []byte { return c.raw }
+
 // FlowNames returns the flow names in a stable order.
 func (c *Config) FlowNames() []string {
 	names := make([]string, 0, len(c.Flows))
@@ -314,18 +319,6 @@ func (e *Error) Error() string {
 // Unwrap lets callers detect config errors as usage errors.
 func (e *Error) Unwrap() error { return ErrUsage }
 
-// Load reads, decodes strictly, defaults and validates a config file.
-func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, &Error{File: path, Msg: "config file not found; pass an existing file with -c/--config (godwit sandbox --write-config FILE writes one)"}
-		}
-		return nil, &Error{File: path, Msg: err.Error()}
-	}
-	return Parse(path, data)
-}
-
 // Parse decodes config bytes; path is used in error messages only.
 func Parse(path string, data []byte) (*Config, error) {
 	c, err := decode(path, data)
@@ -333,6 +326,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	c.path = path
+	c.raw = data
 	c.applyDefaults()
 	if err := c.validate(newLocator(path, data)); err != nil {
 		return nil, err

@@ -221,7 +221,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "bad bootstrap server",
 			yaml: "clusters:\n  a:\n    bootstrap_servers:\n      - localhost\n",
-			want: `bad.yaml:4: clusters.a.bootstrap_servers[0]: "localhost" is not host:port`,
+			want: `bad.yaml:4: clusters.a.bootstrap_servers[0]: "localhost" is not host:port (missing port in address); write it as host:9092, or [::1]:9092 for IPv6`,
 		},
 		{
 			name: "empty file",
@@ -296,7 +296,9 @@ func TestDurationValues(t *testing.T) {
 		{"1m30s", 90 * time.Second, ""},
 		{`"500ms"`, 500 * time.Millisecond, ""},
 		{"' 2h '", 2 * time.Hour, ""},
-		{"0s", DefaultCheckpointInterval, ""}, // zero means "use the default"
+		{"0s", 0, "0s is zero, which means nothing here (it would not become the default); give a positive duration such as 10s, or remove the key for the default"},
+		{"0", 0, "0 is zero, which means nothing here"},
+		{"0ms", 0, "0ms is zero"},
 		{"ten", 0, `"ten" is not a duration`},
 		{"1.5", 0, `"1.5" is not a duration (a bare number has no unit)`},
 		{"true", 0, `"true" is not a duration`},

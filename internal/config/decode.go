@@ -95,6 +95,12 @@ func decode(path string, data []byte) (*Config, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &Error{File: path, Msg: "config file is empty; it needs at least clusters: and flows:"}
 	}
+	if err := checkAliases(path, data); err != nil {
+		return nil, err
+	}
+	if err := checkZeroDurations(path, data); err != nil {
+		return nil, err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField())
 	if err := dec.Decode(&c); err != nil {
 		return nil, yamlError(path, data, err)

@@ -2,7 +2,7 @@ package config
 
 import (
 	"bytes"
-	"errors"
+	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -59,12 +59,9 @@ type MM2Conversion struct {
 
 // LoadMM2 reads and converts a MirrorMaker 2 properties file.
 func LoadMM2(path string) (*MM2Conversion, error) {
-	data, err := os.ReadFile(path)
+	data, err := readInput(context.Background(), path, os.Stdin, "MM2 properties file not found; pass the path of your mm2.properties (connect-mirror-maker.properties)")
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, &Error{File: path, Msg: "MM2 properties file not found; pass the path of your mm2.properties (connect-mirror-maker.properties)"}
-		}
-		return nil, &Error{File: path, Msg: err.Error()}
+		return nil, err
 	}
 	return ConvertMM2(path, data)
 }

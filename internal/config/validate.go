@@ -3,10 +3,14 @@ package config
 import (
 	"fmt"
 	"maps"
+	"net"
+	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 func (c *Config) validate(loc *locator) error {
@@ -16,15 +20,15 @@ func (c *Config) validate(loc *locator) error {
 	for _, alias := range slices.Sorted(maps.Keys(c.Clusters)) {
 		cl := c.Clusters[alias]
 		p := "clusters." + alias
-		if strings.Contains(alias, "->") || strings.ContainsAny(alias, " \t") || alias == "" {
-			return loc.errorf(p, "cluster alias %q may not contain spaces or \"->\"", alias)
+		if err := checkAlias(alias); err != nil {
+			return loc.errorf(p, "%v", err)
 		}
 		if cl == nil || len(cl.BootstrapServers) == 0 {
 			return loc.errorf(p, "bootstrap_servers is empty; list at least one host:port")
 		}
 		for i, s := range cl.BootstrapServers {
-			if !strings.Contains(s, ":") {
-				return loc.errorf(fmt.Sprintf("%s.bootstrap_servers[%d]", p, i), "%q is not host:port", s)
+			if err := checkHostPort(s); err != nil {
+				return loc.errorf(fmt.Sprintf("%s.bootstrap_servers[%d]", p, i), "%v", err)
 			}
 		}
 		if err := cl.validateSecurity(loc, p); err != nil {
@@ -140,4 +144,91 @@ func compileAll(loc *locator, p string, exprs []string) ([]*regexp.Regexp, error
 		out = append(out, re)
 	}
 	return out, nil
+}
+
+// maxAliasLen keeps the internal topic names built from two aliases
+// ("godwit.<A>-<B>.progress.internal") under Kafka's 249 characters.
+const maxAliasLen = 100
+
+// checkAlias restricts cluster aliases to the characters Kafka allows in
+// topic names (ASCII letters, digits, '.', '_', '-'): aliases become part
+// of internal topic names, prefixed topic names and transactional ids.
+func checkAlias(alias string) error {
+	if alias == "" {
+		return fmt.Errorf("cluster alias is empty; name the cluster, e.g. primary")
+	}
+	if len(alias) > maxAliasLen {
+		return fmt.Errorf("cluster alias %q is %d characters; use at most %d", alias, len(alias), maxAliasLen)
+	}
+	if strings.Contains(alias, "->") {
+		return fmt.Errorf("cluster alias %q may not contain \"->\" (it separates a flow's source and target)", alias)
+	}
+	if alias == "." || alias == ".." {
+		return fmt.Errorf("cluster alias %q is not allowed (Kafka refuses topic names . and ..)", alias)
+	}
+	for i, r := range alias {
+		if r < utf8.RuneSelf && topicChar(byte(r)) {
+			continue
+		}
+		what := fmt.Sprintf("character %q", r)
+		if r == utf8.RuneError {
+			what = "U+FFFD (invalid UTF-8 in the file)"
+			if _, n := utf8.DecodeRuneInString(alias[i:]); n == 1 {
+				what = fmt.Sprintf("invalid UTF-8 byte 0x%02x", alias[i])
+			}
+		}
+		return fmt.Errorf("cluster alias %q has %s at byte %d; aliases become part of topic names, so use only ASCII letters, digits, '.', '_' and '-'", alias, what, i)
+	}
+	return nil
+}
+
+func topicChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+}
+
+// checkHostPort validates a bootstrap server: host:port with a port
+// between 1 and 65535 and a host that is an IP address or a DNS name.
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (%v); write it as host:9092, or [::1]:9092 for IPv6", s, strings.TrimPrefix(err.Error(), "address "+s+": "))
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || strings.HasPrefix(port, "+") {
+		return fmt.Errorf("%q: port %q is not a number between 1 and 65535", s, port)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host; write it as host:%s", s, port)
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if strings.HasPrefix(s, "[") {
+		return fmt.Errorf("%q: %q in brackets is not an IPv6 address", s, host)
+	}
+	if !validHostname(host) {
+		return fmt.Errorf("%q: host %q is not a valid host name or IP address (letters, digits, '-' and '.', labels of at most 63 characters)", s, host)
+	}
+	return nil
+}
+
+// validHostname accepts DNS names (RFC 1123 labels; '_' too, as some
+// internal DNS names use it), at most 253 characters.
+func validHostname(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }

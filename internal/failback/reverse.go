@@ -3,7 +3,6 @@ package failback
 import (
 	"context"
 	"fmt"
-	"os"
 	"regexp"
 	"sort"
 	"time"
@@ -50,12 +49,9 @@ func ReverseFlow(cfg *config.Config, f *config.Flow, topics []string) (*config.C
 		}
 		return cfg, rf, nil
 	}
-	if cfg.Path() == "" {
+	data := cfg.Raw()
+	if data == nil {
 		return nil, nil, fmt.Errorf("cannot derive flow %s: the config was not loaded from a file; define flow %s (naming: identical) in it", name, name)
-	}
-	data, err := os.ReadFile(cfg.Path())
-	if err != nil {
-		return nil, nil, err
 	}
 	var doc map[string]any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
