@@ -207,6 +207,15 @@ func OffsetMapTopic(f *config.Flow) string {
 	return InternalPrefix + f.Source + "-" + f.Target + ".offsetmap.internal"
 }
 
+// ObservedTopic holds, per slot, the source's log start and end offsets
+// of the slot's partitions as last observed (flowstate.Observation),
+// written every second outside the data transactions so "data at risk"
+// stays true when the target refuses data (compacted, one partition per
+// slot).
+func ObservedTopic(f *config.Flow) string {
+	return InternalPrefix + f.Source + "-" + f.Target + ".observed.internal"
+}
+
 // JournalTopic holds a flow's failover state and the step journal of its
 // failovers and failbacks (internal/journal).
 func JournalTopic(f *config.Flow) string {

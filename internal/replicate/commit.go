@@ -112,9 +112,6 @@ func (s *session) committed(now time.Time, p *flowstate.Progress) {
 		st.committed = pp.Next
 		s.stored[tp] = pp
 		part := strconv.Itoa(int(tp.Partition))
-		if st.end >= 0 {
-			f.m.Lag.WithLabelValues(f.cfg.Name, tp.Topic, part).Set(float64(max(st.end-st.committed, 0)))
-		}
 		if !st.lastTS.IsZero() {
 			f.m.LastTimestamp.WithLabelValues(f.cfg.Name, tp.Topic, part).Set(float64(st.lastTS.UnixMilli()) / 1000)
 		}

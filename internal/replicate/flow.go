@@ -172,8 +172,9 @@ func (f *Flow) Run(ctx context.Context) error {
 	}
 
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); f.discoverLoop(ctx) }()
+	go func() { defer wg.Done(); f.observeLoop(ctx) }()
 	go func() { defer wg.Done(); f.heartbeatLoop(ctx) }()
 	err = f.memberLoop(ctx)
 	wg.Wait()
@@ -210,6 +211,9 @@ func (f *Flow) setup(ctx context.Context) error {
 
 func (f *Flow) ensureProgressTopic(ctx context.Context) error {
 	if err := f.ensureSlotTopic(ctx, f.progressTopic, "progress"); err != nil {
+		return err
+	}
+	if err := f.ensureSlotTopic(ctx, naming.ObservedTopic(f.cfg), "observed"); err != nil {
 		return err
 	}
 	return f.ensureSlotTopic(ctx, naming.OffsetMapTopic(f.cfg), "offset map")

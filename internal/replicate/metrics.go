@@ -15,11 +15,16 @@ import (
 type Metrics struct {
 	reg prometheus.Registerer
 
-	Records          *prometheus.CounterVec
-	Bytes            *prometheus.CounterVec
-	Filtered         *prometheus.CounterVec
-	Lag              *prometheus.GaugeVec
-	LastTimestamp    *prometheus.GaugeVec
+	Records       *prometheus.CounterVec
+	Bytes         *prometheus.CounterVec
+	Filtered      *prometheus.CounterVec
+	Lag           *prometheus.GaugeVec
+	LastTimestamp *prometheus.GaugeVec
+	// SourceEnd and ObservedAt are the source observer's (observer.go):
+	// the source end offset last observed, and when the last observation
+	// the target acknowledged was made.
+	SourceEnd        *prometheus.GaugeVec
+	ObservedAt       *prometheus.GaugeVec
 	Latency          *prometheus.HistogramVec
 	Errors           *prometheus.CounterVec
 	Transactions     *prometheus.CounterVec
@@ -55,7 +60,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "godwit_filtered_records_total", Help: "Source records deliberately not copied, by reason (loop: the record originated on the flow's target).",
 		}, []string{"flow", "reason"}),
 		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "godwit_replication_lag_records", Help: "Source end offset minus replicated offset, per partition.",
+			Name: "godwit_replication_lag_records", Help: "Source end offset (observed every second) minus the offset committed on the target, per partition; absent while the source cannot be observed (see godwit_source_observed_timestamp_seconds).",
+		}, []string{"flow", "topic", "partition"}),
+		SourceEnd: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "godwit_source_end_offset", Help: "Source high watermark observed in the last second, per partition; absent while the source cannot be observed.",
+		}, []string{"flow", "topic", "partition"}),
+		ObservedAt: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "godwit_source_observed_timestamp_seconds", Help: "When the last source observation the target stored was made, per partition: failover counts data at risk up to it (time() minus it is how much it cannot see).",
 		}, []string{"flow", "topic", "partition"}),
 		LastTimestamp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "godwit_last_replicated_record_timestamp_seconds", Help: "Timestamp of the last record committed to the target, per partition.",
@@ -105,7 +116,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			flows: map[string]func() (bool, string){},
 		},
 	}
-	reg.MustRegister(m.Records, m.Bytes, m.Filtered, m.Lag, m.LastTimestamp, m.Latency, m.Errors,
+	reg.MustRegister(m.Records, m.Bytes, m.Filtered, m.Lag, m.SourceEnd, m.ObservedAt, m.LastTimestamp, m.Latency, m.Errors,
 		m.Transactions, m.AssignedParts, m.AssignedSlots, m.Rebalances, m.Stopped, m.TopicsGone,
 		m.LostToRetention, m.TopicsReplicated, m.Heartbeats, m.RPOObjective, m.FlowReady)
 	m.Sync = metasync.NewMetrics(reg)

@@ -180,10 +180,10 @@ func (s *session) run(ctx context.Context) (err error) {
 		f.m.AssignedParts.WithLabelValues(f.cfg.Name).Sub(float64(len(s.active)))
 		// Another instance may own these partitions next: drop their
 		// per-partition series here so dashboards do not show a stale
-		// lag from this instance.
+		// value from this instance (the lag is the observer's,
+		// observer.go).
 		for tp := range s.active {
 			part := strconv.Itoa(int(tp.Partition))
-			f.m.Lag.DeleteLabelValues(f.cfg.Name, tp.Topic, part)
 			f.m.LastTimestamp.DeleteLabelValues(f.cfg.Name, tp.Topic, part)
 		}
 	}()

@@ -37,3 +37,32 @@ func MetricSum(g prometheus.Gatherer, name string, want map[string]string) float
 	}
 	return sum
 }
+
+// MetricCount is how many series of metric family name have labels that
+// include want, for tests that assert a series is absent (unknown) rather
+// than 0.
+func MetricCount(g prometheus.Gatherer, name string, want map[string]string) int {
+	mfs, _ := g.Gather()
+	n := 0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for k, v := range want {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == k && lp.GetValue() == v {
+						found = true
+					}
+				}
+				if !found {
+					continue next
+				}
+			}
+			n++
+		}
+	}
+	return n
+}
