@@ -321,14 +321,14 @@ func (e *Error) Unwrap() error { return ErrUsage }
 
 // Parse decodes config bytes; path is used in error messages only.
 func Parse(path string, data []byte) (*Config, error) {
-	c, err := decode(path, data)
+	c, f, err := decode(path, data)
 	if err != nil {
 		return nil, err
 	}
 	c.path = path
 	c.raw = data
 	c.applyDefaults()
-	if err := c.validate(newLocator(path, data)); err != nil {
+	if err := c.validate(newLocator(path, f)); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -90,28 +90,42 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func decode(path string, data []byte) (*Config, error) {
+// decode checks the document's shape, then decodes it strictly. It
+// returns the parsed document too (nil when it does not parse) so the
+// locator does not parse it again: parsing is the expensive part.
+func decode(path string, data []byte) (*Config, *ast.File, error) {
 	var c Config
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, &Error{File: path, Msg: "config file is empty; it needs at least clusters: and flows:"}
+		return nil, nil, &Error{File: path, Msg: "config file is empty; it needs at least clusters: and flows:"}
 	}
-	if err := checkAliases(path, data); err != nil {
-		return nil, err
+	if err := checkStructure(path, data); err != nil {
+		return nil, nil, err
 	}
-	if err := checkZeroDurations(path, data); err != nil {
-		return nil, err
+	// A syntax error is left to the decoder, which reports it with its
+	// position.
+	f, perr := parser.ParseBytes(data, 0)
+	if perr != nil {
+		f = nil
+	}
+	if f != nil {
+		if err := checkAliases(path, f); err != nil {
+			return nil, nil, err
+		}
+		if err := checkZeroDurations(path, f); err != nil {
+			return nil, nil, err
+		}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField())
 	if err := dec.Decode(&c); err != nil {
-		return nil, yamlError(path, data, err)
+		return nil, nil, yamlError(path, f, err)
 	}
-	return &c, nil
+	return &c, f, nil
 }
 
 // yamlError turns a go-yaml error into one line: file:line: key.path: what
 // is wrong and what to do.
-func yamlError(path string, data []byte, err error) error {
-	loc := newLocator(path, data)
+func yamlError(path string, f *ast.File, err error) error {
+	loc := newLocator(path, f)
 	var ve *valueError
 	if errors.As(err, &ve) {
 		if ve.tk == nil {
@@ -197,10 +211,9 @@ type located struct {
 	line, col int
 }
 
-func newLocator(file string, data []byte) *locator {
+func newLocator(file string, f *ast.File) *locator {
 	l := &locator{file: file}
-	f, err := parser.ParseBytes(data, 0)
-	if err != nil || len(f.Docs) == 0 {
+	if f == nil || len(f.Docs) == 0 {
 		return l
 	}
 	l.walk("", f.Docs[0].Body)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 )
 
 // MaxConfigBytes caps what godwit reads as a config (or MM2 properties)
@@ -130,11 +129,7 @@ func readCapped(ctx context.Context, name string, r io.Reader) ([]byte, error) {
 // maxAliasExpansion nodes. Sizes are computed once per anchor in document
 // order (an alias can only refer to an anchor defined before it), so the
 // check is linear in the document whatever it would expand to.
-func checkAliases(path string, data []byte) error {
-	f, err := parser.ParseBytes(data, 0)
-	if err != nil {
-		return nil // the decoder reports syntax errors with their position
-	}
+func checkAliases(path string, f *ast.File) error {
 	anchors := map[string]int{}
 	// size returns the node count of n with aliases expanded; literal
 	// counts them as written.
@@ -220,9 +215,8 @@ var durationType = reflect.TypeFor[Duration]()
 // 0s) where zero means nothing: decoding cannot tell it from an omitted
 // key, so it would silently become the default. It walks the document
 // alongside the Config type, so every Duration field is covered.
-func checkZeroDurations(path string, data []byte) error {
-	f, err := parser.ParseBytes(data, 0)
-	if err != nil || len(f.Docs) == 0 {
+func checkZeroDurations(path string, f *ast.File) error {
+	if len(f.Docs) == 0 {
 		return nil
 	}
 	return zeroWalk(path, "", f.Docs[0].Body, reflect.TypeFor[Config]())

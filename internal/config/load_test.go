@@ -222,3 +222,62 @@ func TestZeroDurationsRefused(t *testing.T) {
 		t.Errorf("rpo_objective: 0s refused: %v", err)
 	}
 }
+
+// TestLoadRefusesCostlyShapes: documents under the size cap whose parse
+// would cost far more than their size (deep flow nesting, a huge
+// mapping, a million tokens) are refused from the token stream.
+func TestLoadRefusesCostlyShapes(t *testing.T) {
+	var wide strings.Builder
+	wide.WriteString("clusters:\n")
+	for i := range maxMappingKeys + 1 {
+		fmt.Fprintf(&wide, "  c%d: {bootstrap_servers: [\"h:1\"]}\n", i)
+	}
+	tests := []struct{ name, yaml, want string }{
+		{"deep flow nesting", strings.Repeat("[", 500_000) + strings.Repeat("]", 500_000),
+			"n.yaml: has more than 100000 YAML tokens; a config is far smaller; is this the right file?"},
+		{"nesting past the limit", "clusters: " + strings.Repeat("[", maxFlowDepth+1) + strings.Repeat("]", maxFlowDepth+1) + "\n",
+			"n.yaml:1: YAML [ ] and { } are nested more than 64 deep; a config needs two or three levels"},
+		{"a mapping of 5001 keys", wide.String(),
+			"n.yaml:5002: a YAML mapping has more than 5000 keys; a config's largest mapping (flows:, clusters:) has tens; is this the right file?"},
+	}
+	for _, tt := range tests {
+		_, err := Parse("n.yaml", []byte(tt.yaml))
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("%s: error = %v\nwant %s", tt.name, err, tt.want)
+		}
+	}
+}
+
+// TestLoadKeyCountIsPerMapping: keys of sibling mappings, and of the
+// mappings in a list, are not added up.
+func TestLoadKeyCountIsPerMapping(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("clusters:\n  a: {bootstrap_servers: [\"h:1\"]}\n  b: {bootstrap_servers: [\"h:2\"]}\nflows:\n")
+	// 60 flows of 100 keys each would be 6000 keys in one count if the
+	// mappings were not told apart; so would 60 list items of 100.
+	for f := range 60 {
+		fmt.Fprintf(&b, "  a->b%d:\n", f)
+		for k := range 100 {
+			fmt.Fprintf(&b, "    k%d: 1\n", k)
+		}
+	}
+	b.WriteString("x:\n")
+	for i := range 60 {
+		fmt.Fprintf(&b, "  - {}\n  - k%d: 1\n", i)
+		for k := range 100 {
+			fmt.Fprintf(&b, "    j%d: 1\n", k)
+		}
+	}
+	if err := checkStructure("k.yaml", []byte(b.String())); err != nil {
+		t.Errorf("refused: %v", err)
+	}
+	// The same keys in one mapping are refused.
+	b.Reset()
+	b.WriteString("x:\n")
+	for k := range 6000 {
+		fmt.Fprintf(&b, "  k%d: 1\n", k)
+	}
+	if err := checkStructure("k.yaml", []byte(b.String())); err == nil || !strings.Contains(err.Error(), "k.yaml:5002: a YAML mapping has more than 5000 keys") {
+		t.Errorf("6000 keys: error = %v", err)
+	}
+}
