@@ -315,14 +315,29 @@ func printFailover(g *globals, rep *failover.Report) error {
 	}
 	fmt.Fprintf(tw, "%s of %s: mode %s, operation %s\n", title, rep.Flow, rep.Mode, rep.Operation)
 	if len(rep.Partitions) > 0 {
-		fmt.Fprintln(tw, "  SOURCE TOPIC\tTARGET TOPIC\tPARTITION\tSOURCE END\tREPLICATED\tAT RISK")
+		unplanned := rep.Mode == failover.Unplanned
+		head := "  SOURCE TOPIC\tTARGET TOPIC\tPARTITION\tSOURCE END\tREPLICATED\tAT RISK"
+		if unplanned {
+			// The bound of each at-risk figure: what the source
+			// acknowledged after its observation is not counted.
+			head += "\tSOURCE END OBSERVED"
+		}
+		fmt.Fprintln(tw, head)
 		for _, p := range rep.Partitions {
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d\n", p.SourceTopic, p.TargetTopic, p.Partition, p.SourceEndOffset, p.ReplicatedOffset, p.AtRiskRecords)
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d", p.SourceTopic, p.TargetTopic, p.Partition, p.SourceEndOffset, p.ReplicatedOffset, p.AtRiskRecords)
+			if unplanned {
+				if p.ObservationAgeSeconds != nil {
+					fmt.Fprintf(tw, "\t%.1f s before", *p.ObservationAgeSeconds)
+				} else {
+					fmt.Fprint(tw, "\tunknown (never observed)")
+				}
+			}
+			fmt.Fprintln(tw)
 		}
 	}
 	fmt.Fprintf(tw, "  data at risk: %d records, ~%d bytes (estimate), %.1f s\n", rep.RPO.Records, rep.RPO.Bytes, rep.RPO.Seconds)
 	if at := rep.RPO.ObservedAt; at != nil && rep.Mode == failover.Unplanned {
-		fmt.Fprintf(tw, "  source end offsets last observed %s (%.1f s before the failover started)\n", at.UTC().Format(time.RFC3339), rep.RPO.ObservationAgeSeconds)
+		fmt.Fprintf(tw, "  source end offsets last observed %s (%.1f s before the failover started): data at risk misses only what the source acknowledged after that\n", at.UTC().Format(time.RFC3339), rep.RPO.ObservationAgeSeconds)
 	}
 	for _, gr := range rep.Groups {
 		what := "committed on the target"

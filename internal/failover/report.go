@@ -45,6 +45,11 @@ type PartitionReport struct {
 	// planned failover, the replicator's last stored observation for an
 	// unplanned one).
 	SourceEndObservedAt time.Time `json:"source_end_observed_at"`
+	// ObservationAgeSeconds is how old that observation was when the
+	// failover assessed the data at risk: the bound of AtRiskRecords,
+	// which misses only what the source acknowledged after the
+	// observation. Absent (unknown) when the source was never observed.
+	ObservationAgeSeconds *float64 `json:"source_end_observation_age_seconds,omitempty"`
 	// AtRiskBytesEstimate is AtRiskRecords times the average size of the
 	// partition's last replicated records (see RPO).
 	AtRiskBytesEstimate int64 `json:"at_risk_bytes_estimate"`
@@ -92,7 +97,8 @@ type RPO struct {
 	// are not counted (unplanned failover).
 	ObservedAt *time.Time `json:"observed_at,omitempty"`
 	// ObservationAgeSeconds is how much older than the operation's
-	// start ObservedAt is.
+	// start ObservedAt is: the bound of Records, which misses only what
+	// the source acknowledged after ObservedAt (unplanned failover).
 	ObservationAgeSeconds float64 `json:"observation_age_seconds,omitempty"`
 }
 
@@ -176,7 +182,13 @@ func fromOp(flow string, op *journal.Op, rep *Report) error {
 					at.UTC().Format(time.RFC3339), age))
 			}
 		}
-		rep.Notes = append(rep.Notes, "at_risk_records = source end offset last observed by the replicator (source_end_observed_at) - replicated offset; records produced after that observation are not known. rpo.bytes is an estimate (at-risk records x average size of the partition's last replicated records); rpo.seconds bounds the age of the oldest unreplicated record (observation time - timestamp of the last replicated record)")
+		if at := rep.RPO.ObservedAt; at != nil {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("bound: at_risk_records misses only what the source acknowledged after %s (%.1f s before this failover started; per partition: source_end_observation_age_seconds)",
+				at.UTC().Format(time.RFC3339Nano), rep.RPO.ObservationAgeSeconds))
+		} else if len(rep.Partitions) > 0 {
+			rep.Notes = append(rep.Notes, "bound: unknown: the replicator never stored an observation of the source's end offsets, so at_risk_records counts only up to the replicated offsets")
+		}
+		rep.Notes = append(rep.Notes, "at_risk_records = source end offset last observed by the replicator's source observer (every second, persisted on the target; source_end_observed_at) - replicated offset; records produced after that observation are not known. rpo.bytes is an estimate (at-risk records x average size of the partition's last replicated records); rpo.seconds bounds the age of the oldest unreplicated record (observation time - timestamp of the last replicated record)")
 	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -27,19 +28,35 @@ func (r *runner) assess(ctx context.Context) (*assessResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The source observer's records (written every second outside the
+	// data transactions) know the source's end even where the target
+	// stopped taking data; the progress record's own observation is the
+	// fallback (a flow last run by an older godwit) and whichever knows
+	// more of the source wins.
+	observed, err := flowstate.ReadObservations(ctx, r.dcl, naming.ObservedTopic(r.o.Flow))
+	if err != nil {
+		return nil, cluster.Explain(r.dst, fmt.Errorf("flow %s: read the source observations: %w", r.o.Flow.Name, err))
+	}
 	topics := r.topicSet()
+	now := r.now()
 	var res assessResult
 	for _, tp := range store.Partitions() {
 		if !topics[tp.Topic] {
 			continue
 		}
 		p, _ := store.Progress(tp)
+		ob := flowstate.Later(flowstate.FromProgress(p), observed[tp])
 		pr := PartitionReport{SourceTopic: tp.Topic, TargetTopic: p.TargetTopic, Partition: tp.Partition,
-			SourceEndOffset: max(p.SourceEnd, p.Next), ReplicatedOffset: p.Next,
-			SourceEndObservedAt: time.UnixMilli(p.SourceEndAt).UTC()}
+			SourceEndOffset: max(ob.End, p.Next), ReplicatedOffset: p.Next}
+		if ob.At > 0 {
+			pr.SourceEndObservedAt = ob.ObservedAt()
+			age := max(now.Sub(pr.SourceEndObservedAt).Seconds(), 0)
+			pr.ObservationAgeSeconds = &age
+		}
 		pr.AtRiskRecords = pr.SourceEndOffset - pr.ReplicatedOffset
 		res.Partitions = append(res.Partitions, pr)
 	}
+	sortPartitions(res.Partitions)
 	r.estimate(ctx, res.Partitions)
 	res.RPO = sumRPO(res.Partitions)
 	// Groups from the checkpoints the replicator stored on the target.
@@ -78,7 +95,7 @@ func (r *runner) estimate(ctx context.Context, ps []PartitionReport) {
 			continue
 		}
 		p.AtRiskBytesEstimate = int64(avg * float64(p.AtRiskRecords))
-		if !lastTS.IsZero() {
+		if !lastTS.IsZero() && !p.SourceEndObservedAt.IsZero() {
 			p.AtRiskSeconds = max(p.SourceEndObservedAt.Sub(lastTS).Seconds(), 0)
 		}
 	}
