@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/failover"
 	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/naming"
@@ -28,15 +28,16 @@ import (
 type stalledCase struct {
 	p      testkit.Pair
 	topics map[string]int32 // source topic -> partitions
-	// stall makes the target refuse writes to the replicated copies of
-	// some partitions (target topic -> partitions) and returns a check
+	// flowExtra is added to the flow's YAML body.
+	flowExtra string
+	// stall makes the target refuse (or nearly refuse) writes to the
+	// replicated copies of some partitions (targets: target topic ->
+	// partitions); it returns the partitions it stalls (source topic ->
+	// partitions), which must end up with records at risk, and a check
 	// that the fault was hit.
-	stall func(t *testing.T, target map[string]int32) func() error
+	stall func(t *testing.T, f *config.Flow, targets map[string]int32) (stalled map[string][]int32, hit func() error)
 	// kill stops the source cluster for good.
 	kill func(t *testing.T)
-	// stalled lists the partitions the fault stops (source topic ->
-	// partitions), which must end up with records at risk.
-	stalled map[string][]int32
 }
 
 // runStalled: records are replicated, then the target refuses writes on
@@ -51,7 +52,11 @@ func runStalled(t *testing.T, c stalledCase) {
 	for topic := range c.topics {
 		list = append(list, `"`+topic+`"`)
 	}
-	cfgPath, src, dst := testkit.FlowConfigFile(t, p, "prefixed", `topics: [`+strings.Join(list, ", ")+`]`, false)
+	body := `topics: [` + strings.Join(list, ", ") + `]`
+	if c.flowExtra != "" {
+		body += ", " + c.flowExtra
+	}
+	cfgPath, src, dst := testkit.FlowConfigFile(t, p, "prefixed", body, false)
 	if p.Kind == testkit.KindKafka {
 		testkit.DeleteTopicsOnCleanup(t, p.Secondary, src)
 	}
@@ -109,7 +114,7 @@ func runStalled(t *testing.T, c stalledCase) {
 	for topic, parts := range c.topics {
 		targets[src+"."+topic] = parts
 	}
-	hit := c.stall(t, targets)
+	stalledParts, hit := c.stall(t, f, targets)
 	produce(2000)
 	acked := map[flowstate.TP]int64{}
 	for topic, pr := range prods {
@@ -143,7 +148,7 @@ func runStalled(t *testing.T, c stalledCase) {
 			}
 			for part := range c.topics[topic] {
 				stalled := false
-				for _, sp := range c.stalled[topic] {
+				for _, sp := range stalledParts[topic] {
 					stalled = stalled || sp == part
 				}
 				if m := r.PerPartition[part].Missing; stalled != (m > 0) {
@@ -207,7 +212,7 @@ func runStalled(t *testing.T, c stalledCase) {
 		if pr.ObservationAgeSeconds == nil {
 			t.Errorf("%s[%d]: no source_end_observation_age_seconds: the bound is not stated", pr.SourceTopic, pr.Partition)
 		}
-		for _, sp := range c.stalled[pr.SourceTopic] {
+		for _, sp := range stalledParts[pr.SourceTopic] {
 			if sp == pr.Partition {
 				stalledRisk += pr.AtRiskRecords
 			}
@@ -242,16 +247,15 @@ func TestUnplannedFailoverTargetStalled(t *testing.T) {
 	topic := testkit.UniqueName(t, "stall")
 	testkit.CreateTopic(t, p.Primary, topic, 4, nil)
 	runStalled(t, stalledCase{
-		p:       p,
-		topics:  map[string]int32{topic: 4},
-		stalled: map[string][]int32{topic: {1, 3}},
-		stall: func(t *testing.T, targets map[string]int32) func() error {
+		p:      p,
+		topics: map[string]int32{topic: 4},
+		stall: func(t *testing.T, _ *config.Flow, targets map[string]int32) (map[string][]int32, func() error) {
 			var target string
 			for tt := range targets {
 				target = tt
 			}
 			_, refused := testkit.RefuseProduce(t, p.Sandbox.Cluster(p.Secondary.Name).Fake(), target, 1, 3)
-			return func() error {
+			return map[string][]int32{topic: {1, 3}}, func() error {
 				if refused.Load() == 0 {
 					return fmt.Errorf("the target never refused a produce: the fault was not exercised")
 				}
@@ -266,45 +270,55 @@ func TestUnplannedFailoverTargetStalled(t *testing.T) {
 	})
 }
 
-// TestUnplannedFailoverTargetStalledKafka is the same on real Kafka. A
-// single-broker target cannot refuse single partitions, so the stall is
-// per topic: of two replicated topics (two partitions each), the target
-// copy of one gets min.insync.replicas=2 above its replication factor of
-// 1, and every write to it fails with NOT_ENOUGH_REPLICAS. The source is
-// a disposable broker killed with SIGKILL.
+// TestUnplannedFailoverTargetStalledKafka is the same on real Kafka,
+// where a single-broker target cannot refuse single partitions (and
+// Kafka 4 caps min.insync.replicas at the replication factor, so a topic
+// with min.insync.replicas above it still takes writes). The standby is
+// throttled instead: a producer_byte_rate quota of 1 byte/s on the client
+// id of the slots owning partitions 1 and 3, each transaction kept small,
+// so those slots commit a few records every throttle window (about 11 s)
+// while the source acknowledges thousands. Per slot, not per partition: a
+// partition sharing a slot with 1 or 3 is throttled too, and counted as
+// stalled. The source is a disposable broker killed with SIGKILL.
 func TestUnplannedFailoverTargetStalledKafka(t *testing.T) {
 	p, source := testkit.DisposablePair(t)
-	calm, stuck := testkit.UniqueName(t, "calm"), testkit.UniqueName(t, "stuck")
-	source.CreateTopic(t, calm, 2)
-	source.CreateTopic(t, stuck, 2)
+	topic := testkit.UniqueName(t, "stall")
+	source.CreateTopic(t, topic, 4)
 	runStalled(t, stalledCase{
-		p:       p,
-		topics:  map[string]int32{calm: 2, stuck: 2},
-		stalled: map[string][]int32{stuck: {0, 1}},
-		stall: func(t *testing.T, targets map[string]int32) func() error {
-			var target string
-			for tt := range targets {
-				if strings.HasSuffix(tt, "."+stuck) {
-					target = tt
+		p:         p,
+		topics:    map[string]int32{topic: 4},
+		flowExtra: "max_batch_bytes: 1024, commit_interval: 100ms",
+		stall: func(t *testing.T, f *config.Flow, _ map[string]int32) (map[string][]int32, func() error) {
+			slots := map[int]bool{}
+			for _, part := range []int32{1, 3} {
+				slots[flowstate.SlotOf(flowstate.TP{Topic: topic, Partition: part}, f.Slots)] = true
+			}
+			var stalled []int32
+			for part := range int32(4) {
+				if slots[flowstate.SlotOf(flowstate.TP{Topic: topic, Partition: part}, f.Slots)] {
+					stalled = append(stalled, part)
 				}
 			}
 			adm := testkit.Admin(t, p.Secondary)
-			resp, err := adm.AlterTopicConfigs(inproc.ContextFor(t, 30*time.Second),
-				[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "min.insync.replicas", Value: kadm.StringPtr("2")}}, target)
-			if err == nil {
-				_, err = resp.On(target, nil)
+			var alter []kadm.AlterClientQuotaEntry
+			var remove []kadm.AlterClientQuotaEntry
+			for slot := range slots {
+				e := []kadm.ClientQuotaEntityComponent{{Type: "client-id", Name: kadm.StringPtr(fmt.Sprintf("godwit-%s-slot-%d-producer", f.Name, slot))}}
+				alter = append(alter, kadm.AlterClientQuotaEntry{Entity: e, Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 1}}})
+				remove = append(remove, kadm.AlterClientQuotaEntry{Entity: e, Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Remove: true}}})
+			}
+			res, err := adm.AlterClientQuotas(inproc.ContextFor(t, 30*time.Second), alter)
+			for _, r := range res {
+				if err == nil && r.Err != nil {
+					err = fmt.Errorf("%v %s", r.Err, r.ErrMessage)
+				}
 			}
 			if err != nil {
-				t.Fatalf("set min.insync.replicas=2 on %s: %v", target, err)
+				t.Fatalf("throttle the slots of partitions 1 and 3 on %s: %v", p.Secondary.Name, err)
 			}
-			return func() error {
-				cl := testkit.Client(t, p.Secondary, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RecordRetries(1))
-				err := cl.ProduceSync(inproc.ContextFor(t, 30*time.Second), &kgo.Record{Topic: target, Partition: 0, Value: []byte("probe")}).FirstErr()
-				if err == nil {
-					return fmt.Errorf("a produce to %s succeeded: the stall did not hold", target)
-				}
-				return nil
-			}
+			t.Cleanup(func() { _, _ = adm.AlterClientQuotas(context.Background(), remove) })
+			t.Logf("throttled slots %v: partitions %v of %s", slots, stalled, topic)
+			return map[string][]int32{topic: stalled}, func() error { return nil }
 		},
 		kill: func(t *testing.T) { source.Kill() },
 	})
