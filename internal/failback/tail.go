@@ -274,6 +274,19 @@ func (r *runner) advanceSlot(ctx context.Context, slot int, ts []*journal.TailPr
 		if _, _, err := cl.ProducerID(ctx); err != nil {
 			return cluster.Explain(r.dst, fmt.Errorf("fence slot %d: %w", slot, err))
 		}
+		// The slot's other producers too (a replicator alternates
+		// two), so none can commit a progress record after this one.
+		for _, id := range naming.SlotTransactionalIDs(f, slot)[1:] {
+			fc, err := r.dst.Client(f.Name+"-failback-fence", r.log, kgo.TransactionalID(id), kgo.TransactionTimeout(60*time.Second))
+			if err != nil {
+				return err
+			}
+			_, _, err = fc.ProducerID(ctx)
+			fc.Close()
+			if err != nil {
+				return cluster.Explain(r.dst, fmt.Errorf("fence slot %d (transactional id %q): %w", slot, id, err))
+			}
+		}
 	}
 	topic := naming.ProgressTopic(f)
 	prog, err := flowstate.ReadProgress(ctx, cl, topic, slot)

@@ -45,15 +45,17 @@ func (r *runner) fence(ctx context.Context) (*fenceResult, error) {
 		return &fenceResult{Fenced: 0, Note: "at-least-once flow: no transactional ids to fence; replicators drop the topics at their next refresh (refresh_interval)"}, nil
 	}
 	for n := range f.Slots {
-		id := naming.SlotTransactionalID(f, n)
-		cl, err := r.dst.Client(f.Name+"-failover-fence", r.log, kgo.TransactionalID(id), kgo.TransactionTimeout(60*time.Second))
-		if err != nil {
-			return nil, err
-		}
-		_, _, err = cl.ProducerID(ctx)
-		cl.Close()
-		if err != nil {
-			return nil, cluster.Explain(r.dst, fmt.Errorf("fence transactional id %q: %w", id, err))
+		// Every producer of the slot: a replicator alternates two.
+		for _, id := range naming.SlotTransactionalIDs(f, n) {
+			cl, err := r.dst.Client(f.Name+"-failover-fence", r.log, kgo.TransactionalID(id), kgo.TransactionTimeout(60*time.Second))
+			if err != nil {
+				return nil, err
+			}
+			_, _, err = cl.ProducerID(ctx)
+			cl.Close()
+			if err != nil {
+				return nil, cluster.Explain(r.dst, fmt.Errorf("fence transactional id %q: %w", id, err))
+			}
 		}
 	}
 	return &fenceResult{Fenced: f.Slots}, nil

@@ -246,6 +246,16 @@ func AdoptTransactionalID(f *config.Flow) string {
 	return "godwit-" + f.Source + "-" + f.Target + "-adopt"
 }
 
+// SlotTransactionalIDs are all the transactional ids slot n writes with:
+// the replicator alternates two producers so one transaction fills while
+// the previous one commits (docs/architecture.md, Data plane). Fencing a
+// slot means fencing every one of them; the first is SlotTransactionalID,
+// the id a slot had when it had one producer.
+func SlotTransactionalIDs(f *config.Flow, n int) []string {
+	id := SlotTransactionalID(f, n)
+	return []string{id, id + "-1"}
+}
+
 // AdoptedTopic holds, per source partition, where godwit adopt-mm2 took
 // over from MirrorMaker 2 (flowstate.Adoption).
 func AdoptedTopic(f *config.Flow) string {

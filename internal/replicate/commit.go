@@ -3,49 +3,45 @@ package replicate
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"sort"
 	"strconv"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/godwit/godwit/internal/flowstate"
 )
 
+// dirty reports whether the transaction being filled carries anything:
+// records, or source positions that moved without a record (control
+// records, records filtered as loops).
 func (s *session) dirty() bool {
-	if s.inTxn {
+	if s.cur.filling {
 		return true
 	}
 	for _, st := range s.active {
-		if st.pending != st.committed {
+		if st.pending != st.closed {
 			return true
 		}
 	}
 	return false
 }
 
-// commit makes the open batch and the progress it reaches durable on the
-// target together: one transaction in exactly-once mode; data first, then
-// progress, in at-least-once mode.
+// commit makes everything copied so far and the progress it reaches
+// durable on the target, and waits for it: used where the session needs
+// a durable point (start positions resolved, records lost to retention)
+// rather than the pipeline's next one.
 func (s *session) commit(ctx context.Context) error {
-	f := s.w.f
-	eos := f.cfg.ExactlyOnce()
-	if eos && !s.inTxn {
-		if err := s.prod.BeginTransaction(); err != nil {
-			return kinded("produce", fmt.Errorf("begin transaction: %w", err))
-		}
-		s.inTxn = true
-	}
-	if err := s.prod.Flush(ctx); err != nil {
-		return kinded("produce", fmt.Errorf("flush: %w", err))
-	}
-	if err := s.checkFailures(ctx); err != nil {
+	if err := s.closeTxn(ctx); err != nil {
 		return err
 	}
-	now := f.now()
+	return s.drain(ctx)
+}
+
+// progress is the slot's progress once the transaction being filled
+// commits.
+func (s *session) progress(now time.Time) *flowstate.Progress {
+	f := s.w.f
 	p := &flowstate.Progress{Version: 1, Flow: f.cfg.Name, Slot: s.w.slot, WrittenAt: now.UnixMilli()}
 	for tp, st := range s.active {
 		p.Partitions = append(p.Partitions, flowstate.PartitionProgress{
@@ -62,46 +58,36 @@ func (s *session) commit(ctx context.Context) error {
 		}
 	}
 	sortProgress(p)
-	val, err := flowstate.EncodeProgress(p)
-	if err != nil {
-		return err
-	}
-	// The offset map entries and the progress record go into the same
-	// transaction as the data they describe.
-	s.mu.Lock()
-	maps := s.maps
-	s.maps = nil
-	s.mu.Unlock()
-	var bookkeeping []*kgo.Record
-	for _, tp := range sortedTPs(maps) {
-		e := &flowstate.OffsetMapEntry{Version: 1, Topic: tp.Topic, TargetTopic: s.active[tp].target, Partition: tp.Partition, Runs: buildRuns(maps[tp])}
-		b, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		bookkeeping = append(bookkeeping, &kgo.Record{Topic: f.offsetMapTopic, Partition: int32(s.w.slot), Key: flowstate.OffsetMapKey(e), Value: b, Timestamp: now})
-	}
-	bookkeeping = append(bookkeeping, &kgo.Record{Topic: f.progressTopic, Partition: int32(s.w.slot), Key: flowstate.ProgressKey(s.w.slot), Value: val, Timestamp: now})
-	if err := s.prod.ProduceSync(ctx, bookkeeping...).FirstErr(); err != nil {
-		return kinded("progress", fmt.Errorf("write progress and offset map to %s: %w", f.opts.Target, err))
-	}
-	if eos {
-		if err := s.prod.EndTransaction(ctx, kgo.TryCommit); err != nil {
-			f.m.Transactions.WithLabelValues(f.cfg.Name, "failed").Inc()
-			if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) {
-				return kinded("fenced", fmt.Errorf("slot %d was taken over by another instance: %w", s.w.slot, err))
-			}
-			return kinded("commit", fmt.Errorf("commit transaction on %s: %w", f.opts.Target, err))
-		}
-		s.inTxn = false
-	}
-	f.m.Transactions.WithLabelValues(f.cfg.Name, "committed").Inc()
-	s.committed(now, p)
-	return nil
+	return p
 }
 
-// committed updates state and metrics after a successful commit.
-func (s *session) committed(now time.Time, p *flowstate.Progress) {
+// mapRecords takes the offset-map entries of t's acknowledged records, as
+// records for the same transaction as the data they describe.
+func (s *session) mapRecords(t *txn, now time.Time) ([]*kgo.Record, error) {
+	f := s.w.f
+	t.mu.Lock()
+	maps := t.maps
+	t.maps = nil
+	t.mu.Unlock()
+	var out []*kgo.Record
+	for _, tp := range sortedTPs(maps) {
+		target := ""
+		if st := s.active[tp]; st != nil {
+			target = st.target
+		}
+		e := &flowstate.OffsetMapEntry{Version: 1, Topic: tp.Topic, TargetTopic: target, Partition: tp.Partition, Runs: buildRuns(maps[tp])}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &kgo.Record{Topic: f.offsetMapTopic, Partition: int32(s.w.slot), Key: flowstate.OffsetMapKey(e), Value: b, Timestamp: now})
+	}
+	return out, nil
+}
+
+// committed updates state and metrics after a transaction committed at
+// at: p is the progress it carried, recs the records it copied.
+func (s *session) committed(at time.Time, p *flowstate.Progress, recs []batchRec) {
 	f := s.w.f
 	for _, pp := range p.Partitions {
 		tp := flowstate.TP{Topic: pp.Topic, Partition: pp.Partition}
@@ -116,29 +102,28 @@ func (s *session) committed(now time.Time, p *flowstate.Progress) {
 			f.m.LastTimestamp.WithLabelValues(f.cfg.Name, tp.Topic, part).Set(float64(st.lastTS.UnixMilli()) / 1000)
 		}
 	}
-	if len(s.batchRecs) == 0 {
+	if len(recs) == 0 {
 		return
 	}
 	lat := f.m.Latency.WithLabelValues(f.cfg.Name)
 	var topic string
-	var recs, bytes float64
+	var n, bytes float64
 	flush := func() {
-		if recs > 0 {
-			f.m.Records.WithLabelValues(f.cfg.Name, topic).Add(recs)
+		if n > 0 {
+			f.m.Records.WithLabelValues(f.cfg.Name, topic).Add(n)
 			f.m.Bytes.WithLabelValues(f.cfg.Name, topic).Add(bytes)
 		}
 	}
-	for _, b := range s.batchRecs {
+	for _, b := range recs {
 		if b.topic != topic {
 			flush()
-			topic, recs, bytes = b.topic, 0, 0
+			topic, n, bytes = b.topic, 0, 0
 		}
-		recs++
+		n++
 		bytes += float64(b.bytes)
-		lat.Observe(now.Sub(b.ts).Seconds())
+		lat.Observe(at.Sub(b.ts).Seconds())
 	}
 	flush()
-	s.batchRecs = s.batchRecs[:0]
 }
 
 func sortedTPs[V any](m map[flowstate.TP]V) []flowstate.TP {

@@ -23,7 +23,7 @@ func (s *session) batch(ctx context.Context) error {
 	f := s.w.f
 	deadline := f.now().Add(f.cfg.CommitInterval.D())
 	bytes := 0
-	for bytes < f.cfg.MaxBatchBytes && s.produceErr() == nil {
+	for bytes < f.cfg.MaxBatchBytes && s.cur.produceErr() == nil {
 		remaining := deadline.Sub(f.now())
 		if remaining <= 0 {
 			break
@@ -83,22 +83,20 @@ func (s *session) copy(ctx context.Context, tp flowstate.TP, st *partState, r *k
 		// translate exactly across it.
 		f.m.Filtered.WithLabelValues(f.cfg.Name, "loop").Inc()
 		if origin.Topic == st.target && origin.Partition == r.Partition {
-			s.addMapping(tp, mapping{src: r.Offset, tgt: origin.Offset, origin: true})
+			s.cur.addMapping(tp, mapping{src: r.Offset, tgt: origin.Offset, origin: true})
 		}
 		st.pending = r.Offset + 1
 		return nil
 	}
-	if f.cfg.ExactlyOnce() && !s.inTxn {
-		if err := s.prod.BeginTransaction(); err != nil {
-			return kinded("produce", fmt.Errorf("begin transaction: %w", err))
-		}
-		s.inTxn = true
+	if err := s.begin(ctx); err != nil {
+		return err
 	}
+	t := s.cur
 	out, size := replica(r, f.cfg.Source, st.target, hasOrigin)
 	if f.rewrite != nil {
 		k, v, err := f.rewrite(ctx, tp.Topic, out.Key, out.Value)
 		if permanent(err) {
-			s.fail(tp, r.Offset, size, err)
+			t.fail(tp, r.Offset, size, err)
 			return nil
 		}
 		if err != nil {
@@ -111,15 +109,16 @@ func (s *session) copy(ctx context.Context, tp flowstate.TP, st *partState, r *k
 		return err
 	}
 	*bytes += size
-	s.batchRecs = append(s.batchRecs, batchRec{topic: tp.Topic, bytes: size, ts: r.Timestamp})
+	t.recs = append(t.recs, batchRec{topic: tp.Topic, bytes: size, ts: r.Timestamp})
+	t.bytes += size
 	offset := r.Offset
-	s.prod.Produce(ctx, out, func(out *kgo.Record, err error) {
+	t.prod.Produce(ctx, out, func(out *kgo.Record, err error) {
 		s.release(cost)
 		if err != nil {
-			s.fail(tp, offset, len(out.Value)+len(out.Key), err)
+			t.fail(tp, offset, len(out.Value)+len(out.Key), err)
 			return
 		}
-		s.addMapping(tp, mapping{src: offset, tgt: out.Offset})
+		t.addMapping(tp, mapping{src: offset, tgt: out.Offset})
 	})
 	st.pending = r.Offset + 1
 	st.lastTS = r.Timestamp
@@ -152,41 +151,6 @@ func replica(r *kgo.Record, sourceCluster, targetTopic string, hasOrigin bool) (
 		size += len(h.Key) + len(h.Value)
 	}
 	return out, size
-}
-
-func (s *session) addMapping(tp flowstate.TP, m mapping) {
-	s.mu.Lock()
-	if s.maps == nil {
-		s.maps = map[flowstate.TP][]mapping{}
-	}
-	s.maps[tp] = append(s.maps[tp], m)
-	s.mu.Unlock()
-}
-
-func (s *session) fail(tp flowstate.TP, offset int64, size int, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failures == nil {
-		s.failures = map[flowstate.TP]error{}
-	}
-	re := &recordError{tp: tp, offset: offset, size: size, err: err}
-	prev, ok := s.failures[tp].(*recordError)
-	switch {
-	case !ok:
-		s.failures[tp] = re
-	case tooLarge(err) && (!tooLarge(prev.err) || size > prev.size):
-		// A refused batch fails all its records: blame the largest.
-		s.failures[tp] = re
-	}
-	if s.firstErr == nil {
-		s.firstErr = s.failures[tp]
-	}
-}
-
-func (s *session) produceErr() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.firstErr
 }
 
 type recordError struct {

@@ -15,10 +15,10 @@ import (
 // reason retrying cannot fix, and ends the session so the batch is redone
 // without them. Nothing is skipped: a stopped partition's progress stays
 // before the refused record.
-func (s *session) checkFailures(ctx context.Context) error {
-	s.mu.Lock()
-	failures, first := s.failures, s.firstErr
-	s.mu.Unlock()
+func (s *session) checkFailures(ctx context.Context, t *txn) error {
+	t.mu.Lock()
+	failures, first := t.failures, t.firstErr
+	t.mu.Unlock()
 	if first == nil {
 		return nil
 	}

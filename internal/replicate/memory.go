@@ -81,8 +81,9 @@ func fetchersFor(brokers, partitions int) int {
 // the slot's partitions change (a rebalance, a new topic): the in-flight
 // allowance changes at once, and new fetch sizes by consuming anew with
 // them from where copying got to. It runs at a batch boundary, where
-// everything polled has been committed, so nothing is skipped (records
-// fetched again are dropped by copy as already copied).
+// everything polled has been produced into transactions already closed,
+// so nothing is skipped (records fetched again are dropped by copy as
+// already copied).
 func (s *session) rebudget(ctx context.Context) error {
 	b := newSlotBudget(s.w.f.cfg, s.w.f.ownedSlotCount(), s.budget.brokers, len(s.consumed))
 	if b == s.budget {

@@ -13,12 +13,13 @@ import (
 
 	"github.com/godwit/godwit/internal/flowstate"
 	"github.com/godwit/godwit/internal/kafkautil"
+	"github.com/godwit/godwit/internal/naming"
 )
 
 // slotWorker replicates the source partitions hashed to one slot. It owns
-// one transactional id, so a new owner of the slot fences the old one
-// (InitProducerID bumps the epoch and aborts its open transaction) before
-// reading where the slot got to.
+// the slot's transactional ids (two in alternation, txn.go), so a new
+// owner of the slot fences the old one (InitProducerID bumps the epoch and
+// aborts its open transaction) before reading where the slot got to.
 type slotWorker struct {
 	f    *Flow
 	slot int
@@ -40,9 +41,8 @@ func (w *slotWorker) start() {
 func (w *slotWorker) stop() { w.cancel() }
 func (w *slotWorker) wait() { <-w.done }
 
-func (w *slotWorker) txnID() string {
-	return "godwit-" + w.f.cfg.Source + "-" + w.f.cfg.Target + "-slot-" + strconv.Itoa(w.slot)
-}
+// txnIDs are the transactional ids of the slot's producers.
+func (w *slotWorker) txnIDs() []string { return naming.SlotTransactionalIDs(w.f.cfg, w.slot) }
 
 func (w *slotWorker) run(ctx context.Context) {
 	defer close(w.done)
@@ -90,20 +90,27 @@ type session struct {
 	w   *slotWorker
 	log *slog.Logger
 
-	prod, cons *kgo.Client
-	partsVer   int64
-	resync     bool
-	active     map[flowstate.TP]*partState
-	consumed   map[flowstate.TP]struct{}
-	limits     map[string]int32                             // target topic -> max.message.bytes
-	stored     map[flowstate.TP]flowstate.PartitionProgress // last committed progress
-	inTxn      bool
-	batchRecs  []batchRec
+	// txns are the slot's producers: two transactional ones that take
+	// turns in exactly-once mode (txn.go), one otherwise; cur is the one
+	// whose transaction is filling.
+	txns     []*txn
+	cur      *txn
+	ends     []*ending // transactions closed and not yet known committed, oldest first
+	cons     *kgo.Client
+	partsVer int64
+	resync   bool
+	active   map[flowstate.TP]*partState
+	consumed map[flowstate.TP]struct{}
+	limits   map[string]int32                             // target topic -> max.message.bytes
+	stored   map[flowstate.TP]flowstate.PartitionProgress // last committed progress
+	// lastClose is when the last transaction closed.
+	lastClose time.Time
+	// endCtx bounds the ends of closed transactions, which run beside
+	// the session goroutine; endCancel gives them up when it ends.
+	endCtx    context.Context
+	endCancel context.CancelFunc
 
-	mu       sync.Mutex
-	maps     map[flowstate.TP][]mapping // where the open batch's records landed
-	failures map[flowstate.TP]error     // produce failures of the open batch
-	firstErr error
+	mu sync.Mutex // guards limits and unacked
 
 	// The slot's share of memory_budget (memory.go): unacked counts
 	// the bytes produced and not yet answered by the target, acked
@@ -118,7 +125,8 @@ type partState struct {
 	stopAt    int64 // a stopped partition copies nothing from here on (-1: not stopped)
 	halted    bool  // stopped and no longer consumed
 	committed int64 // next source offset, committed on the target
-	pending   int64 // next source offset once the open batch commits
+	closed    int64 // next source offset once the transactions closed so far commit
+	pending   int64 // next source offset once the open transaction commits
 	end       int64 // source high watermark last seen
 	endAt     int64
 	lastTS    time.Time
@@ -126,38 +134,13 @@ type partState struct {
 
 func (s *session) run(ctx context.Context) (err error) {
 	f := s.w.f
-	eos := f.cfg.ExactlyOnce()
 	s.limits = map[string]int32{}
 	s.acked = make(chan struct{}, 1)
-	// No RecordDeliveryTimeout: franz-go measures it from the record's
-	// timestamp, which for replicated records is the source's and may
-	// be old. Retries are bounded by the session instead.
-	popts := []kgo.Opt{
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerBatchMaxBytesFn(s.batchLimit),
-		// Records in flight to the target are bounded by the slot's
-		// share of memory_budget (reserve, in copy), not by
-		// MaxBufferedBytes: franz-go fails a record larger than that
-		// outright, and the target may accept larger ones.
-		kgo.ProducerLinger(5 * time.Millisecond),
-		kgo.UnknownTopicRetries(5),
-		kgo.MetadataMinAge(250 * time.Millisecond),
-	}
-	if eos {
-		popts = append(popts, kgo.TransactionalID(s.w.txnID()), kgo.TransactionTimeout(60*time.Second))
-	}
-	if s.prod, err = f.opts.Target.Client(fmt.Sprintf("%s-slot-%d-producer", f.cfg.Name, s.w.slot), f.log, popts...); err != nil {
+	if err := s.newTxns(ctx); err != nil {
 		return err
 	}
-	defer s.prod.Close()
-	if eos {
-		// Fence any previous owner of this slot before reading its
-		// progress: after this, nothing it had in flight can commit.
-		if _, _, err := s.prod.ProducerID(ctx); err != nil {
-			return kinded("fence", fmt.Errorf("slot %d: init transactional id %q on %s: %w", s.w.slot, s.w.txnID(), f.opts.Target, err))
-		}
-	}
-	prog, err := flowstate.ReadProgress(ctx, s.prod, f.progressTopic, s.w.slot)
+	defer s.closeTxns()
+	prog, err := flowstate.ReadProgress(ctx, s.txns[0].prod, f.progressTopic, s.w.slot)
 	if err != nil {
 		return kinded("progress", fmt.Errorf("slot %d: read progress from %s: %w", s.w.slot, f.opts.Target, err))
 	}
@@ -197,20 +180,18 @@ func (s *session) run(ctx context.Context) (err error) {
 	}
 	s.log.Debug("slot session started", "partitions", len(s.active), "had_progress", prog != nil)
 
-	defer func() {
-		if s.inTxn {
-			// Shutdown or failure with a transaction open: abort it,
-			// bounded, so the next owner does not wait for the
-			// transaction timeout.
-			actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = s.prod.AbortBufferedRecords(actx)
-			_ = s.prod.EndTransaction(actx, kgo.TryAbort)
-			cancel()
-		}
-	}()
-	lastCommit := f.now()
+	s.lastClose = f.now()
 	for ctx.Err() == nil {
+		if err := s.settle(); err != nil {
+			return err
+		}
 		if v := f.partsVer.Load(); v != s.partsVer || s.resync {
+			// Partitions change with nothing in flight, so a
+			// partition that leaves and comes back resumes from
+			// what the target committed.
+			if err := s.drain(ctx); err != nil {
+				return err
+			}
 			if err := s.syncPartitions(ctx, false); err != nil {
 				return err
 			}
@@ -221,14 +202,14 @@ func (s *session) run(ctx context.Context) (err error) {
 		if err := s.batch(ctx); err != nil {
 			return err
 		}
-		// Commit when there is data, or every second anyway so the
-		// target keeps a fresh observation of the source's end
-		// offsets (what "data at risk" is computed from).
-		if s.dirty() || f.now().Sub(lastCommit) >= time.Second {
-			if err := s.commit(ctx); err != nil {
+		// Close the transaction when it has data, or every second
+		// anyway so the target keeps a fresh observation of the
+		// source's end offsets (what "data at risk" is computed
+		// from). The next one fills while this one commits.
+		if s.dirty() || f.now().Sub(s.lastClose) >= time.Second {
+			if err := s.closeTxn(ctx); err != nil {
 				return err
 			}
-			lastCommit = f.now()
 		}
 	}
 	return nil
