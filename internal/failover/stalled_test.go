@@ -303,9 +303,13 @@ func TestUnplannedFailoverTargetStalledKafka(t *testing.T) {
 			var alter []kadm.AlterClientQuotaEntry
 			var remove []kadm.AlterClientQuotaEntry
 			for slot := range slots {
-				e := []kadm.ClientQuotaEntityComponent{{Type: "client-id", Name: kadm.StringPtr(fmt.Sprintf("godwit-%s-slot-%d-producer", f.Name, slot))}}
-				alter = append(alter, kadm.AlterClientQuotaEntry{Entity: e, Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 1}}})
-				remove = append(remove, kadm.AlterClientQuotaEntry{Entity: e, Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Remove: true}}})
+				// Both of the slot's producers: they take turns
+				// (replicate/txn.go).
+				for _, suffix := range []string{"", "-1"} {
+					e := []kadm.ClientQuotaEntityComponent{{Type: "client-id", Name: kadm.StringPtr(fmt.Sprintf("godwit-%s-slot-%d-producer%s", f.Name, slot, suffix))}}
+					alter = append(alter, kadm.AlterClientQuotaEntry{Entity: e, Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 1}}})
+					remove = append(remove, kadm.AlterClientQuotaEntry{Entity: e, Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Remove: true}}})
+				}
 			}
 			res, err := adm.AlterClientQuotas(inproc.ContextFor(t, 30*time.Second), alter)
 			for _, r := range res {
