@@ -93,11 +93,18 @@ func (r *runner) finalSync(ctx context.Context) (*groupsResult, error) {
 	if err != nil {
 		return nil, cluster.Explain(r.src, err)
 	}
+	fetchedAt := r.now().UTC()
 	store, err := r.store(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &groupsResult{Groups: r.translate(ctx, store, committed, offsets.FromSource)}, nil
+	res := &groupsResult{Groups: r.translate(ctx, store, committed, offsets.FromSource)}
+	for i := range res.Groups {
+		g := &res.Groups[i]
+		g.PositionBasis, g.PositionObservedAt = offsets.BasisLive, &fetchedAt
+		g.PositionAgeSeconds = max(0, r.op.StartedAt.Sub(fetchedAt).Seconds())
+	}
+	return res, nil
 }
 
 // translate translates groups' source offsets on the selected topics.

@@ -69,6 +69,19 @@ type GroupReport struct {
 	Skipped        string                   `json:"skipped,omitempty"`
 	OffsetsFrom    string                   `json:"offsets_from"`
 	Untranslatable []offsets.Untranslatable `json:"untranslatable,omitempty"`
+	// PositionBasis says what the position's age rests on: "live" (read
+	// from the source by this failover), "positions_confirmation" (the
+	// checkpoint loop confirmed the group's checkpoints current then) or
+	// "checkpoint_timestamp" (the newest checkpoint record's time stamp
+	// only: an upper bound of the age). Empty in reports of older godwit.
+	PositionBasis string `json:"position_basis,omitempty"`
+	// PositionObservedAt is when the source last had the position
+	// translated; an unplanned failover replays what the group committed
+	// after it.
+	PositionObservedAt *time.Time `json:"position_observed_at,omitempty"`
+	// PositionAgeSeconds is how much older than the operation's start
+	// PositionObservedAt is.
+	PositionAgeSeconds float64 `json:"position_age_seconds"`
 }
 
 // GroupPartition is a group's offset on one target partition.

@@ -79,6 +79,21 @@ func (r *runner) assess(ctx context.Context) (*assessResult, error) {
 		committed[c.Group][flowstate.TP{Topic: topic, Partition: c.Partition}] = offsets.Committed{Offset: c.Upstream, Metadata: c.Metadata}
 	}
 	res.Groups = r.translate(ctx, store, committed, offsets.FromCheckpoints)
+	// How old each position is: the replay an unplanned failover causes
+	// is what the group committed after it.
+	conf, err := offsets.ReadConfirmation(ctx, r.dcl, r.o.Flow)
+	if err != nil {
+		r.log.Warn("cannot read the group positions confirmation; group position ages rest on checkpoint time stamps", "err", cluster.Explain(r.dst, err))
+	}
+	pos := offsets.GroupPositions(cks, conf)
+	for i := range res.Groups {
+		g := &res.Groups[i]
+		if p, ok := pos[g.Group]; ok {
+			at := p.ObservedAt
+			g.PositionBasis, g.PositionObservedAt = p.Basis, &at
+			g.PositionAgeSeconds = max(0, r.op.StartedAt.Sub(at).Seconds())
+		}
+	}
 	return &res, nil
 }
 

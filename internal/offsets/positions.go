@@ -24,6 +24,55 @@ const (
 	MethodOffsetFetch = "offset_fetch"
 )
 
+// What a group position's age in a failover report rests on.
+const (
+	// BasisLive: read from the source at the failover (planned).
+	BasisLive = "live"
+	// BasisConfirmation: the group's checkpoints, confirmed current at
+	// the positions record's observation time (godwit's checkpoint loop
+	// wrote it after the checkpoints of the same pass).
+	BasisConfirmation = "positions_confirmation"
+	// BasisCheckpoint: only the time stamp of the group's newest
+	// checkpoint record (no positions record newer than it: an older
+	// godwit, or MirrorMaker 2's checkpoints). The position may have been
+	// current later; the age is an upper bound.
+	BasisCheckpoint = "checkpoint_timestamp"
+)
+
+// Position says where a group's position came from and when the source
+// had it.
+type Position struct {
+	Basis      string
+	ObservedAt time.Time
+}
+
+// GroupPositions returns, per group with checkpoints, when its position
+// was last known current on the source: the positions confirmation when
+// it is at least as new as the group's newest checkpoint (checkpoints are
+// written only when they change, so a quiet group's checkpoints are old
+// and current), else that checkpoint's time stamp. conf may be nil.
+//
+// The confirmation covers the groups the loop's last full pass listed; a
+// group deleted on the source keeps its last checkpoints, and its
+// position's age is then understated.
+func GroupPositions(cks []StoredCheckpoint, conf *Confirmation) map[string]Position {
+	newest := map[string]time.Time{}
+	for _, c := range cks {
+		if c.Written.After(newest[c.Group]) {
+			newest[c.Group] = c.Written
+		}
+	}
+	out := make(map[string]Position, len(newest))
+	for g, at := range newest {
+		if conf != nil && !time.UnixMilli(conf.ObservedAt).Before(at.Truncate(time.Millisecond)) {
+			out[g] = Position{Basis: BasisConfirmation, ObservedAt: time.UnixMilli(conf.ObservedAt).UTC()}
+			continue
+		}
+		out[g] = Position{Basis: BasisCheckpoint, ObservedAt: at.UTC()}
+	}
+	return out
+}
+
 // PositionsTopic is a flow's confirmation topic on the target: one
 // compacted record saying until when every selected group's position in
 // the checkpoints topic was current. Checkpoints are only written when
