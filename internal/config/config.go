@@ -28,6 +28,16 @@ const (
 	DeliveryAtLeastOnce = "at-least-once"
 )
 
+// Producer compression codecs (a flow's compression), as Kafka's
+// compression.type names them.
+const (
+	CompressionNone   = "none"
+	CompressionGzip   = "gzip"
+	CompressionSnappy = "snappy"
+	CompressionLZ4    = "lz4"
+	CompressionZstd   = "zstd"
+)
+
 // Start positions (a flow may also use an RFC3339 timestamp).
 const (
 	StartEarliest = "earliest"
@@ -129,6 +139,11 @@ type Flow struct {
 	// process whatever the backlog; smaller budgets mean smaller
 	// fetches, which cost throughput over high-latency links.
 	MemoryBudget ByteSize `yaml:"memory_budget" json:"memory_budget"`
+	// Compression is the codec of the batches godwit writes to the
+	// target (MM2: producer.compression.type). none by default: source
+	// data is often compressed or incompressible already, and
+	// compressing costs godwit's CPU on every batch (docs/benchmarks.md).
+	Compression string `yaml:"compression" json:"compression"`
 	// MaxBytesPerSecond caps the bytes per second the flow writes to the
 	// target brokers, after compression, summed over its instances: each
 	// takes the share of the slots it owns (bandwidth.go); 0: no cap.

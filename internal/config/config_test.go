@@ -116,13 +116,26 @@ func TestDefaultsWhenOmitted(t *testing.T) {
 	if got := c.Flows["a->b"].GroupPositionInterval.D(); got != 50*time.Millisecond {
 		t.Errorf("group_position_interval with checkpoint_interval 50ms = %v, want 50ms", got)
 	}
-	if c.HTTP.Listen != DefaultHTTPListen || f.Naming != DefaultNaming || f.Delivery != DefaultDelivery || f.Start != DefaultStart || f.Separator != DefaultSeparator {
+	if c.HTTP.Listen != DefaultHTTPListen || f.Naming != DefaultNaming || f.Delivery != DefaultDelivery || f.Start != DefaultStart || f.Separator != DefaultSeparator || f.Compression != CompressionNone {
 		t.Errorf("string defaults wrong: %+v %+v", c.HTTP, f)
 	}
 	// The defaults list must be copied, not shared between flows.
 	f.GroupsExclude[0] = "changed"
 	if DefaultGroupsExclude[0] == "changed" {
 		t.Error("applyDefaults shares DefaultGroupsExclude")
+	}
+}
+
+// TestCompressionCodecs: every codec Kafka names is accepted as written.
+func TestCompressionCodecs(t *testing.T) {
+	for _, codec := range []string{CompressionNone, CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd} {
+		c, err := Parse("c.yaml", []byte(base("    compression: "+codec+"\n")))
+		if err != nil {
+			t.Fatalf("compression %s: %v", codec, err)
+		}
+		if got := c.Flows["a->b"].Compression; got != codec {
+			t.Errorf("compression %s parsed as %q", codec, got)
+		}
 	}
 }
 
@@ -177,6 +190,11 @@ func TestParseErrors(t *testing.T) {
 			name: "flow name without arrow",
 			yaml: "clusters:\n  a: {bootstrap_servers: [\"h:1\"]}\nflows:\n  a-b: {}\n",
 			want: `bad.yaml:4: flows.a-b: flow name "a-b" must be SOURCE->TARGET, e.g. primary->secondary`,
+		},
+		{
+			name: "unknown compression codec",
+			yaml: base("    topics: [x]\n    compression: brotli\n"),
+			want: `bad.yaml:7: flows.a->b.compression: "brotli" is not a compression codec; use none, gzip, snappy, lz4 or zstd`,
 		},
 		{
 			name: "unparsable duration",

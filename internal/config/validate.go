@@ -101,6 +101,11 @@ func (f *Flow) compile(loc *locator, p string) error {
 	default:
 		return loc.errorf(p+".delivery", "%q is not a delivery mode; use exactly-once or at-least-once", f.Delivery)
 	}
+	switch f.Compression {
+	case CompressionNone, CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd:
+	default:
+		return loc.errorf(p+".compression", "%q is not a compression codec; use none, gzip, snappy, lz4 or zstd", f.Compression)
+	}
 	switch f.Start {
 	case StartEarliest, StartLatest:
 	default:

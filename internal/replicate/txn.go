@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/flowstate"
 )
 
@@ -99,6 +100,9 @@ func (s *session) newTxns(ctx context.Context) error {
 			kgo.ProducerLinger(5 * time.Millisecond),
 			kgo.UnknownTopicRetries(5),
 			kgo.MetadataMinAge(250 * time.Millisecond),
+			// Explicit: franz-go would otherwise snappy every batch
+			// (config.DefaultCompression says why none).
+			kgo.ProducerBatchCompression(codec(f.cfg.Compression)),
 		}
 		if eos {
 			popts = append(popts, kgo.TransactionalID(id), kgo.TransactionTimeout(60*time.Second))
@@ -377,4 +381,20 @@ func (t *txn) produceErr() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.firstErr
+}
+
+// codec is the producer codec for a flow's compression setting (validated
+// by config: none, gzip, snappy, lz4, zstd).
+func codec(name string) kgo.CompressionCodec {
+	switch name {
+	case config.CompressionGzip:
+		return kgo.GzipCompression()
+	case config.CompressionSnappy:
+		return kgo.SnappyCompression()
+	case config.CompressionLZ4:
+		return kgo.Lz4Compression()
+	case config.CompressionZstd:
+		return kgo.ZstdCompression()
+	}
+	return kgo.NoCompression()
 }
