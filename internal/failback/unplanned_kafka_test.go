@@ -71,6 +71,9 @@ func TestFailbackAfterKillBroker(t *testing.T) {
 	// Steady load the replicator cannot keep up with; the broker is killed
 	// once the replicator has observed every acknowledged record's offset
 	// (so at risk is exact) and before it copied them all.
+	// The slot's writes to B are capped at 100 KB/s (a quota on its
+	// producers), so the tail exists however fast this machine is.
+	release := testkit.ThrottleProducers(t, p.Secondary, 100_000, testkit.SlotProducerIDs(f.Name, 0)...)
 	if err := prodA.Produce(inproc.ContextFor(t, time.Minute), 3000); err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +92,7 @@ func TestFailbackAfterKillBroker(t *testing.T) {
 		return true, ""
 	})
 	clusterA.Kill()
+	release()
 
 	frep, err := failover.Run(inproc.ContextFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, SourceTimeout: 3 * time.Second, Timeout: time.Minute, Logger: inproc.Logger()})
 	if err != nil {

@@ -28,9 +28,8 @@ func TestUnplannedFailoverKillBroker(t *testing.T) {
 	topic := testkit.UniqueName(t, "orders")
 	group := testkit.UniqueName(t, "billing")
 	source.CreateTopic(t, topic, parts)
-	// Small transactions in one slot (one transaction at a time, at most
-	// two one-record batches each) so replication trails the producer,
-	// which has five requests in flight.
+	// One slot, small transactions, so the slot's two producers are the
+	// only writers to throttle.
 	cfgPath, src, dst := testkit.FlowConfigFile(t, p, "prefixed", `topics: ["`+topic+`"], slots: 1, max_batch_bytes: 1024, commit_interval: 200ms`, false)
 	testkit.DeleteTopicsOnCleanup(t, p.Secondary, src)
 	cfg := loadConfig(t, cfgPath)
@@ -56,7 +55,11 @@ func TestUnplannedFailoverKillBroker(t *testing.T) {
 		}
 		return err == nil && n == parts, fmt.Sprintf("%d checkpoints (%v)", n, err)
 	})
-	// Steady load (1500 records/s for 2 s) the replicator cannot keep up with.
+	// Steady load (1500 records/s for 2 s) the replicator cannot keep up
+	// with: its writes to the target are capped at 100 KB/s (a quota on
+	// the slot's producers), so lag at the kill does not depend on how
+	// fast this machine is.
+	release := testkit.ThrottleProducers(t, p.Secondary, 100_000, testkit.SlotProducerIDs(f.Name, 0)...)
 	loadAt := time.Now()
 	if err := prod.Produce(inproc.ContextFor(t, time.Minute), 3000); err != nil {
 		t.Fatal(err)
@@ -89,6 +92,7 @@ func TestUnplannedFailoverKillBroker(t *testing.T) {
 	})
 	t.Logf("killing the source broker %v after the load started, %d records not replicated yet", time.Since(loadAt).Round(time.Millisecond), behind)
 	source.Kill()
+	release()
 
 	rep, err := failover.Run(inproc.ContextFor(t, 2*time.Minute), failover.Options{Config: cfg, Flow: f, SourceTimeout: 3 * time.Second, Logger: inproc.Logger()})
 	if err != nil {

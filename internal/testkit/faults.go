@@ -2,6 +2,8 @@ package testkit
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -91,4 +93,52 @@ func kfakeTopicID(t testing.TB, c *kfake.Cluster, topic string) [16]byte {
 		t.Fatalf("kfake: topic %q not found (%v): it must exist before its produce requests can be refused", topic, td.Err)
 	}
 	return td.ID
+}
+
+// SlotProducerIDs are the client ids of a slot's two transactional
+// producers (replicate/txn.go alternates them), as a broker sees them.
+func SlotProducerIDs(flow string, slot int) []string {
+	base := fmt.Sprintf("godwit-%s-slot-%d-producer", flow, slot)
+	return []string{base, base + "-1"}
+}
+
+// ThrottleProducers puts a producer_byte_rate quota of bytesPerSecond on
+// each client id on a real Kafka cluster, so a replicator's writes to it
+// trail a faster source load by construction rather than by luck. The
+// returned function (also run when the test ends) removes the quotas.
+func ThrottleProducers(t testing.TB, e Endpoint, bytesPerSecond float64, clientIDs ...string) (release func()) {
+	t.Helper()
+	adm := Admin(t, e)
+	var alter, remove []kadm.AlterClientQuotaEntry
+	for _, id := range clientIDs {
+		ent := []kadm.ClientQuotaEntityComponent{{Type: "client-id", Name: kadm.StringPtr(id)}}
+		alter = append(alter, kadm.AlterClientQuotaEntry{Entity: ent, Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: bytesPerSecond}}})
+		remove = append(remove, kadm.AlterClientQuotaEntry{Entity: ent, Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Remove: true}}})
+	}
+	alterAll := func(ctx context.Context, entries []kadm.AlterClientQuotaEntry) error {
+		res, err := adm.AlterClientQuotas(ctx, entries)
+		for _, r := range res {
+			if err == nil && r.Err != nil {
+				err = fmt.Errorf("%v %s", r.Err, r.ErrMessage)
+			}
+		}
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := alterAll(ctx, alter); err != nil {
+		t.Fatalf("throttle producers %v on %s to %.0f B/s: %v", clientIDs, e.Name, bytesPerSecond, err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := alterAll(ctx, remove); err != nil {
+				t.Logf("remove producer quotas %v on %s: %v", clientIDs, e.Name, err)
+			}
+		})
+	}
+	t.Cleanup(release)
+	return release
 }
