@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -255,7 +257,7 @@ func Status(ctx context.Context, cfg *config.Config, f *config.Flow, now time.Ti
 				return nil, cluster.Explain(c.dst, err)
 			}
 		}
-		for _, g := range sortedKeys(committed) {
+		for _, g := range slices.Sorted(maps.Keys(committed)) {
 			gs := get(g)
 			if st == nil {
 				for tp, o := range committed[g] {
@@ -274,7 +276,7 @@ func Status(ctx context.Context, cfg *config.Config, f *config.Flow, now time.Ti
 			}
 		}
 	}
-	for _, g := range sortedKeys(groups) {
+	for _, g := range slices.Sorted(maps.Keys(groups)) {
 		gs := groups[g]
 		sort.Slice(gs.NotTranslatable, func(i, j int) bool {
 			a, b := gs.NotTranslatable[i], gs.NotTranslatable[j]

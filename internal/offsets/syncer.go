@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -281,7 +283,7 @@ func (s *Syncer) pass(ctx context.Context, full bool) (*PassReport, error) {
 	var recs []*kgo.Record
 	pending := map[ckKey]ckState{}
 	rewound := map[ckKey]bool{}
-	for _, g := range sortedKeys(committed) {
+	for _, g := range slices.Sorted(maps.Keys(committed)) {
 		res, bad := s.store.Translate(committed[g], s.starts)
 		var unrepl int64
 		for i := range res {
@@ -433,7 +435,7 @@ func (s *Syncer) syncGroups(ctx context.Context, rep *PassReport, rewound map[ck
 		return nil
 	}
 	flow := s.o.Flow.Name
-	names := sortedKeys(rep.Groups)
+	names := slices.Sorted(maps.Keys(rep.Groups))
 	// Both group protocols: DescribeGroups alone reports a KIP-848
 	// consumer group with members as unknown.
 	activity, err := s.groups.Describe(ctx, names...)
@@ -632,13 +634,4 @@ func FetchGroupOffsets(ctx context.Context, adm *kadm.Client, groups []string) (
 		}
 	}
 	return out, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -324,7 +326,7 @@ func (f *Flow) discover(ctx context.Context) error {
 		return err
 	}
 	ready := map[flowstate.TP]partInfo{}
-	for _, topic := range sortedKeys(want) {
+	for _, topic := range slices.Sorted(maps.Keys(want)) {
 		n := min(want[topic], res.Ready[topic])
 		if n < want[topic] {
 			kind := "metadata"
@@ -625,13 +627,4 @@ func (f *Flow) heartbeatLoop(ctx context.Context) {
 			f.m.Heartbeats.WithLabelValues(f.cfg.Name).Inc()
 		})
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -3,6 +3,8 @@ package replicate
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -132,7 +134,7 @@ func (o *observer) tick(ctx context.Context) {
 		return
 	}
 	now := f.now()
-	fresh := o.observe(ctx, sortedKeys(topics), now)
+	fresh := o.observe(ctx, slices.Sorted(maps.Keys(topics)), now)
 	if fresh > 0 {
 		o.persist(ctx, slots, now)
 	}

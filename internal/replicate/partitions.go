@@ -3,6 +3,8 @@ package replicate
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -201,7 +203,7 @@ func (s *session) resolveStart(ctx context.Context, tps []flowstate.TP, firstRun
 	if !firstRun {
 		start = "earliest"
 	}
-	res, err := listOffsets(ctx, f, start, sortedKeys(topics))
+	res, err := listOffsets(ctx, f, start, slices.Sorted(maps.Keys(topics)))
 	if err != nil {
 		return kinded("metadata", cluster.Explain(f.opts.Source, fmt.Errorf("flow %s: resolve start position %q: %w", f.cfg.Name, start, err)))
 	}

@@ -3,6 +3,8 @@ package replicate
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -104,7 +106,7 @@ func Status(ctx context.Context, cfg *config.Config, f *config.Flow) (*FlowStatu
 		}
 		var ends kadm.ListedOffsets
 		if len(topics) > 0 {
-			ends, err = kadm.NewClient(scl).ListEndOffsets(sctx, sortedKeys(topics)...)
+			ends, err = kadm.NewClient(scl).ListEndOffsets(sctx, slices.Sorted(maps.Keys(topics))...)
 		}
 		if err != nil {
 			out.SourceError = cluster.Explain(src, err).Error()
