@@ -27,14 +27,17 @@ type env struct {
 	topic          string // source topic
 	records        int64
 	size           int
-	partitions     int32
-	runID          string
-	work           string // temp dir: configs, logs, binaries
-	self           string // this binary (for rawpipe)
-	godwitBin      string
-	mm2Libs        string
-	timeout        time.Duration
-	verify         bool
+	// slots is -slots: godwit's slots and rawpipe's pairs (0: godwit's
+	// default).
+	slots      int
+	partitions int32
+	runID      string
+	work       string // temp dir: configs, logs, binaries
+	self       string // this binary (for rawpipe)
+	godwitBin  string
+	mm2Libs    string
+	timeout    time.Duration
+	verify     bool
 	// replay: commit depth groups before each contender and measure
 	// replay after failover from its checkpoints (replay.go).
 	replay bool
@@ -82,6 +85,16 @@ type contender struct {
 // contenderNames lists the contenders in their run order.
 var contenderNames = []string{"rawpipe", "godwit-eos", "godwit-alo", "mm2-default", "mm2-tuned"}
 
+// slotCount is the godwit slots (and rawpipe pairs) of this run: the
+// default unless -slots says otherwise, so a run measures what a user who
+// sets nothing gets.
+func (e *env) slotCount() int {
+	if e.slots > 0 {
+		return e.slots
+	}
+	return config.DefaultSlots
+}
+
 func newContender(name string, e *env) (*contender, error) {
 	short := map[string]string{"rawpipe": "rp", "godwit-eos": "ge", "godwit-alo": "ga", "mm2-default": "md", "mm2-tuned": "mt"}[name]
 	if short == "" {
@@ -97,7 +110,7 @@ func newContender(name string, e *env) (*contender, error) {
 	switch name {
 	case "rawpipe":
 		c.prefix = token
-		pipes := max(16, int(e.partitions+1)/2)
+		pipes := e.slotCount()
 		c.settings = fmt.Sprintf("franz-go consume -> produce, %d independent consumer/producer pairs (as many as godwit's slots), fetch max 64 MiB / 8 MiB per partition, linger 5 ms, 256 MiB buffer each, no progress kept", pipes)
 		c.command = func(e *env) (*exec.Cmd, error) {
 			return exec.Command(e.self, "rawpipe", "-src", e.srcRepl, "-dst", e.dst, "-topics", strings.Join(topics, ","), "-prefix", c.prefix,
@@ -113,7 +126,7 @@ func newContender(name string, e *env) (*contender, error) {
 		c.prefix = srcAlias
 		c.srcAlias, c.ckInterval = srcAlias, config.DefaultCheckpointInterval
 		c.ckSettle = 2*c.ckInterval + 15*time.Second
-		slots := max(16, int(e.partitions+1)/2)
+		slots := e.slotCount()
 		c.settings = fmt.Sprintf("delivery %s, slots %d, start earliest, every other setting default", delivery, slots)
 		cfgPath := filepath.Join(e.work, name+".yaml")
 		var cfg *config.Config

@@ -37,6 +37,10 @@ var presets = map[string]preset{
 	"smoke": {100_000, 1024, 8, 15 * time.Second},
 	"mid":   {500_000, 1024, 32, 30 * time.Second},
 	"full":  {2_000_000, 1024, 32, 60 * time.Second},
+	// p1000: many partitions, each with a small backlog (500 records):
+	// what per-partition and per-transaction costs (markers, fetch
+	// sessions, offset-map entries) do to a replicator.
+	"p1000": {500_000, 1024, 1000, 30 * time.Second},
 }
 
 func main() {
@@ -54,10 +58,11 @@ func main() {
 }
 
 func run() error {
-	presetName := flag.String("preset", "full", "smoke (100k x 1 KiB, 8 partitions) | mid (500k x 1 KiB, 32) | full (2M x 1 KiB, 32)")
+	presetName := flag.String("preset", "full", "smoke (100k x 1 KiB, 8 partitions) | mid (500k x 1 KiB, 32) | full (2M x 1 KiB, 32) | p1000 (500k x 1 KiB, 1000)")
 	records := flag.Int64("records", 0, "records to load (0: the preset's)")
 	size := flag.Int("size", 0, "record value size in bytes (0: the preset's)")
 	partitions := flag.Int("partitions", 0, "source partitions (0: the preset's)")
+	slots := flag.Int("slots", 0, "godwit's slots, and rawpipe's consumer/producer pairs (0: godwit's default, config.DefaultSlots)")
 	contenders := flag.String("contenders", strings.Join(contenderNames, ","), "contenders to run, in order")
 	primary := flag.String("primary", "127.0.0.1:19092", "source cluster bootstrap (scripts/kafka.sh primary)")
 	secondary := flag.String("secondary", "127.0.0.1:29092", "target cluster bootstrap (scripts/kafka.sh secondary)")
@@ -141,7 +146,7 @@ func run() error {
 	}
 	e := &env{
 		src: *primary, srcRepl: srcRepl, dst: *secondary, topic: "gwbench-" + runID + "-src",
-		records: p.records, size: p.size, partitions: p.partitions,
+		records: p.records, size: p.size, partitions: p.partitions, slots: *slots,
 		runID: runID, work: work, self: self, mm2Libs: *mm2Libs, timeout: *timeout, verify: *verify, logf: logf,
 		replay: *replay, ckWait: *ckWait,
 	}
