@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-
 	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/failover"
 	"github.com/godwit/godwit/internal/flowstate"
@@ -299,28 +297,11 @@ func TestUnplannedFailoverTargetStalledKafka(t *testing.T) {
 					stalled = append(stalled, part)
 				}
 			}
-			adm := testkit.Admin(t, p.Secondary)
-			var alter []kadm.AlterClientQuotaEntry
-			var remove []kadm.AlterClientQuotaEntry
+			var ids []string
 			for slot := range slots {
-				// Both of the slot's producers: they take turns
-				// (replicate/txn.go).
-				for _, suffix := range []string{"", "-1"} {
-					e := []kadm.ClientQuotaEntityComponent{{Type: "client-id", Name: kadm.StringPtr(fmt.Sprintf("godwit-%s-slot-%d-producer%s", f.Name, slot, suffix))}}
-					alter = append(alter, kadm.AlterClientQuotaEntry{Entity: e, Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 1}}})
-					remove = append(remove, kadm.AlterClientQuotaEntry{Entity: e, Ops: []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Remove: true}}})
-				}
+				ids = append(ids, testkit.SlotProducerIDs(f.Name, slot)...)
 			}
-			res, err := adm.AlterClientQuotas(inproc.ContextFor(t, 30*time.Second), alter)
-			for _, r := range res {
-				if err == nil && r.Err != nil {
-					err = fmt.Errorf("%v %s", r.Err, r.ErrMessage)
-				}
-			}
-			if err != nil {
-				t.Fatalf("throttle the slots of partitions 1 and 3 on %s: %v", p.Secondary.Name, err)
-			}
-			t.Cleanup(func() { _, _ = adm.AlterClientQuotas(context.Background(), remove) })
+			testkit.ThrottleProducers(t, p.Secondary, 1, ids...)
 			t.Logf("throttled slots %v: partitions %v of %s", slots, stalled, topic)
 			return map[string][]int32{topic: stalled}, func() error { return nil }
 		},
