@@ -73,7 +73,7 @@ func TestFailbackAfterKillBroker(t *testing.T) {
 	// (so at risk is exact) and before it copied them all.
 	// The slot's writes to B are capped at 100 KB/s (a quota on its
 	// producers), so the tail exists however fast this machine is.
-	release := testkit.ThrottleProducers(t, p.Secondary, 100_000, testkit.SlotProducerIDs(f.Name, 0)...)
+	release := testkit.ThrottleProducers(t, p.Secondary, 100_000, testkit.SlotProducerIDs(f, 0)...)
 	if err := prodA.Produce(inproc.ContextFor(t, time.Minute), 3000); err != nil {
 		t.Fatal(err)
 	}

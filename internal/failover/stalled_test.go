@@ -299,7 +299,7 @@ func TestUnplannedFailoverTargetStalledKafka(t *testing.T) {
 			}
 			var ids []string
 			for slot := range slots {
-				ids = append(ids, testkit.SlotProducerIDs(f.Name, slot)...)
+				ids = append(ids, testkit.SlotProducerIDs(f, slot)...)
 			}
 			testkit.ThrottleProducers(t, p.Secondary, 1, ids...)
 			t.Logf("throttled slots %v: partitions %v of %s", slots, stalled, topic)

@@ -59,7 +59,7 @@ func TestUnplannedFailoverKillBroker(t *testing.T) {
 	// with: its writes to the target are capped at 100 KB/s (a quota on
 	// the slot's producers), so lag at the kill does not depend on how
 	// fast this machine is.
-	release := testkit.ThrottleProducers(t, p.Secondary, 100_000, testkit.SlotProducerIDs(f.Name, 0)...)
+	release := testkit.ThrottleProducers(t, p.Secondary, 100_000, testkit.SlotProducerIDs(f, 0)...)
 	loadAt := time.Now()
 	if err := prod.Produce(inproc.ContextFor(t, time.Minute), 3000); err != nil {
 		t.Fatal(err)

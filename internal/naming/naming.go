@@ -256,6 +256,14 @@ func SlotTransactionalIDs(f *config.Flow, n int) []string {
 	return []string{id, id + "-1"}
 }
 
+// SlotProducerClients are the client names (cluster.Client prefixes them
+// with "godwit-" in the client id a broker sees) of slot n's producers, in
+// the order of SlotTransactionalIDs: quotas and broker logs name them.
+func SlotProducerClients(f *config.Flow, n int) []string {
+	name := f.Name + "-slot-" + strconv.Itoa(n) + "-producer"
+	return []string{name, name + "-1"}
+}
+
 // AdoptedTopic holds, per source partition, where godwit adopt-mm2 took
 // over from MirrorMaker 2 (flowstate.Adoption).
 func AdoptedTopic(f *config.Flow) string {

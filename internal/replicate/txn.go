@@ -12,6 +12,7 @@ import (
 
 	"github.com/godwit/godwit/internal/config"
 	"github.com/godwit/godwit/internal/flowstate"
+	"github.com/godwit/godwit/internal/naming"
 )
 
 // Pipelined exactly-once (docs/architecture.md, "Data plane").
@@ -84,6 +85,7 @@ func (s *session) newTxns(ctx context.Context) error {
 	if eos {
 		ids = s.w.txnIDs()
 	}
+	names := naming.SlotProducerClients(f.cfg, s.w.slot)
 	for i, id := range ids {
 		// No RecordDeliveryTimeout: franz-go measures it from the
 		// record's timestamp, which for replicated records is the
@@ -107,11 +109,7 @@ func (s *session) newTxns(ctx context.Context) error {
 		if eos {
 			popts = append(popts, kgo.TransactionalID(id), kgo.TransactionTimeout(60*time.Second))
 		}
-		name := fmt.Sprintf("%s-slot-%d-producer", f.cfg.Name, s.w.slot)
-		if i > 0 {
-			name += fmt.Sprintf("-%d", i)
-		}
-		cl, err := f.opts.Target.Client(name, f.log, popts...)
+		cl, err := f.opts.Target.Client(names[i], f.log, popts...)
 		if err != nil {
 			return err
 		}

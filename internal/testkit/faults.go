@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godwit/godwit/internal/config"
+	"github.com/godwit/godwit/internal/naming"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -95,11 +97,14 @@ func kfakeTopicID(t testing.TB, c *kfake.Cluster, topic string) [16]byte {
 	return td.ID
 }
 
-// SlotProducerIDs are the client ids of a slot's two transactional
-// producers (replicate/txn.go alternates them), as a broker sees them.
-func SlotProducerIDs(flow string, slot int) []string {
-	base := fmt.Sprintf("godwit-%s-slot-%d-producer", flow, slot)
-	return []string{base, base + "-1"}
+// SlotProducerIDs are the client ids of a slot's producers
+// (replicate/txn.go alternates two), as a broker sees them.
+func SlotProducerIDs(f *config.Flow, slot int) []string {
+	var ids []string
+	for _, name := range naming.SlotProducerClients(f, slot) {
+		ids = append(ids, "godwit-"+name) // cluster.Client's client id
+	}
+	return ids
 }
 
 // ThrottleProducers puts a producer_byte_rate quota of bytesPerSecond on
